@@ -1,0 +1,155 @@
+"""The config file's shape, as typed pydantic models.
+
+Field names are the TOML keys; every model forbids unknown keys so that a typo is an
+error at start, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from autoflow_watch.config.durations import parse_duration
+from autoflow_watch.config.stencil import DEFAULT_STENCIL, Stencil, parse_stencil
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DATASET_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+REPORT_FORMATS = ("html", "pdf", "ipynb")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(_Strict):
+    notebooks: Path = Path("notebooks")
+    inbox: Path = Path("var/inbox")
+    outbox: Path = Path("var/outbox")
+    work: Path = Path("var/work")
+    state: str = "sqlite:///var/state/autoflow.db"
+
+
+class ExecutionConfig(_Strict):
+    backend: Literal["local", "dask"] = "local"
+    dask_scheduler: str | None = None
+    max_parallel_runs: int = Field(2, ge=1, le=256)
+    kernel: str = "python3"
+    cell_timeout: Duration = timedelta(minutes=10)
+    run_timeout: Duration = timedelta(hours=1)
+    max_attempts: int = Field(3, ge=1, le=100)
+    retry_backoff: Duration = timedelta(minutes=1)
+    shutdown_grace: Duration = timedelta(seconds=30)
+    lease_renew_interval: Duration = timedelta(seconds=10)
+    lease_timeout: Duration = timedelta(seconds=60)
+    kernel_start_timeout: Duration = timedelta(seconds=60)
+
+
+class InboxConfig(_Strict):
+    settle: Duration = timedelta(seconds=2)
+    rescan_interval: Duration = timedelta(seconds=60)
+    observer: Literal["native", "polling"] = "native"
+
+
+class FlowApiConfig(_Strict):
+    url: str
+    token_file: Path | None = None
+    token_env: str | None = None
+    poll_interval: Duration = timedelta(minutes=5)
+    timeout: Duration = timedelta(seconds=30)
+    ssl_certificate: bool | Path = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+
+class OutboxConfig(_Strict):
+    keep_days: int | None = Field(None, ge=1)
+    paper_size: Literal["A4", "Letter"] = "A4"
+
+
+class ReportConfig(_Strict):
+    formats: list[Literal["html", "pdf", "ipynb"]] = Field(default_factory=lambda: ["html", "pdf"])
+    show_code: bool = False
+    pdf_engine: Literal["weasyprint", "chromium"] = "weasyprint"
+
+
+class NotebookConfig(_Strict):
+    name: str
+    path: Path
+    upstream: list[str] = Field(default_factory=list)
+    report: ReportConfig | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return _check_name(value, "notebook name")
+
+
+class WorkflowConfig(_Strict):
+    name: str
+    datasets: list[str] = Field(min_length=1)
+    date_stencil: Stencil = Field(default_factory=lambda: list(DEFAULT_STENCIL))
+    earliest_date: dt.date | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    kernel: str | None = None
+    cell_timeout: Duration | None = None
+    run_timeout: Duration | None = None
+    max_attempts: int | None = Field(None, ge=1, le=100)
+    retry_backoff: Duration | None = None
+    flowapi_token: bool = False
+    on_redelivery: Literal["ignore", "rerun"] = "ignore"
+    notebook: list[NotebookConfig] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return _check_name(value, "workflow name")
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not DATASET_PATTERN.match(name):
+                raise ValueError(f"dataset {name!r} must match [a-z][a-z0-9_-]{{0,63}} (as marker names do)")
+        return value
+
+    @field_validator("date_stencil", mode="before")
+    @classmethod
+    def _stencil(cls, value: object) -> Stencil:
+        return parse_stencil(value)
+
+    @field_validator("earliest_date", mode="before")
+    @classmethod
+    def _date(cls, value: object) -> object:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        return value
+
+
+class AppConfig(_Strict):
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    inbox: InboxConfig = Field(default_factory=InboxConfig)
+    flowapi: FlowApiConfig | None = None
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    workflow: list[WorkflowConfig] = Field(default_factory=list)
+
+
+def _check_name(value: str, what: str) -> str:
+    if not NAME_PATTERN.match(value):
+        raise ValueError(
+            f"{what} {value!r} must start with a letter or digit and use only letters, digits, '_', '.', '-' "
+            "(it becomes a folder name in the outbox)"
+        )
+    return value

@@ -1,0 +1,56 @@
+"""What a notebook declares, and the order a workflow's notebooks must run in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from papermill.utils import find_first_tagged_cell_index
+
+
+def inspect_parameters(path: Path) -> frozenset[str]:
+    """Names assigned in the notebook's ``parameters``-tagged cell (empty when it has none).
+
+    Uses papermill's own parameter inference, so what we validate against is exactly what
+    papermill will later see.
+    """
+    from papermill.inspection import _infer_parameters
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as error:  # nbformat raises several unrelated types for bad files
+        raise ValueError(f"{path.name} is not a readable notebook: {error}") from None
+    if find_first_tagged_cell_index(nb, "parameters") < 0:
+        return frozenset()
+    try:
+        return frozenset(p.name for p in _infer_parameters(nb))
+    except Exception as error:
+        raise ValueError(f"{path.name}: cannot read its parameters cell: {error}") from None
+
+
+def topological_order(graph: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """Kahn's order of ``graph`` (node -> its upstreams), stable in declaration order.
+
+    Returns ``(order, [])`` or, when there is a cycle, ``(partial, cycle_path)``.
+    """
+    order: list[str] = []
+    done: set[str] = set()
+    remaining = [name for name in graph]
+    while remaining:
+        ready = [n for n in remaining if all(u in done or u not in graph for u in graph[n])]
+        if not ready:
+            return order, _find_cycle(graph, remaining)
+        for name in ready:
+            order.append(name)
+            done.add(name)
+        remaining = [n for n in remaining if n not in done]
+    return order, []
+
+
+def _find_cycle(graph: dict[str, list[str]], candidates: list[str]) -> list[str]:
+    path: list[str] = []
+    node = candidates[0]
+    while node not in path:
+        path.append(node)
+        node = next(u for u in graph[node] if u in candidates)
+    return [*path[path.index(node) :], node]

@@ -1,0 +1,35 @@
+"""The state store: facts, runs, attempts and notebook steps, behind SQLAlchemy."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from autoflow_watch.store.engine import StoreError, open_engine
+from autoflow_watch.store.facts import FactStore
+from autoflow_watch.store.records import (
+    AttemptResult,
+    Claim,
+    Fact,
+    FactChange,
+    RunState,
+    RunStatus,
+)
+from autoflow_watch.store.runs import RunStore
+
+
+class Store:
+    """One handle on the state store: ``store.facts`` and ``store.runs``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = open_engine(url)
+        self.facts = FactStore(self.engine)
+        self.runs = RunStore(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = [
+    "AttemptResult", "Claim", "Fact", "FactChange", "RunState", "RunStatus", "Store", "StoreError",
+]

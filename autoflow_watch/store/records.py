@@ -1,0 +1,110 @@
+"""Plain records the store hands out: callers never see SQLAlchemy rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RunState(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+class FactChange(str, enum.Enum):
+    NEW = "new"
+    REDELIVERED = "redelivered"  # the same source reported it again: metadata updated
+    CONFIRMED = "confirmed"  # another source reported a known fact: noted, first source kept
+
+
+@dataclass(frozen=True)
+class Fact:
+    dataset: str
+    day: dt.date
+    source: str
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class FactTimes:
+    """When a fact was first seen and last (re)delivered, for the redelivery policy."""
+
+    first_seen_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run this daemon now holds a lease on, for one attempt."""
+
+    pk: int
+    workflow: str
+    reference_date: dt.date
+    run_id: str
+    attempt: int
+    started_at: float
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    notebook: str
+    state: str
+    duration_s: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    workflow: str
+    reference_date: dt.date
+    state: RunState
+    attempts: int
+    max_attempts: int
+    run_id: str | None
+    started_at: float | None
+    finished_at: float | None
+    next_attempt_at: float | None
+    error: str | None
+    steps: list[StepStatus] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The object ``status --json`` prints for this run (DESIGN.md's keys first)."""
+        return {
+            "workflow": self.workflow,
+            "reference_date": self.reference_date.isoformat(),
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "run_id": self.run_id,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "error": self.error,
+            "next_attempt_at": iso(self.next_attempt_at),
+            "max_attempts": self.max_attempts,
+            "notebooks": [
+                {"name": s.notebook, "state": s.state, "duration_s": s.duration_s, "error": s.error}
+                for s in self.steps
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How an attempt ended, as the executor reports it."""
+
+    outcome: str  # succeeded, failed, interrupted
+    error_type: str | None = None
+    error: str | None = None
+    failing_notebook: str | None = None
+    failing_cell: int | None = None
+
+
+def iso(epoch: float | None) -> str | None:
+    """Epoch seconds as an ISO-8601 UTC timestamp, the form every output uses."""
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).isoformat(timespec="seconds")

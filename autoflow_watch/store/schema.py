@@ -1,0 +1,95 @@
+"""Tables of the state store. Dates are ISO strings and times epoch seconds (UTC), so the
+same schema behaves identically on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+facts = Table(
+    "facts",
+    metadata,
+    Column("dataset", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("source", String(16), nullable=False),  # the source that reported it first
+    Column("sources", String(64), nullable=False),  # every source that reported it, comma-joined
+    Column("meta_json", Text, nullable=True),
+    Column("first_seen_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("deliveries", Integer, nullable=False, default=1),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow", String(64), nullable=False),
+    Column("reference_date", String(10), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False, default=3),
+    Column("run_id", String(64), nullable=True),  # the current or last attempt
+    Column("next_attempt_at", Float, nullable=True),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("rerun_requested", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("workflow", "reference_date", name="uq_runs_workflow_date"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("run_pk", Integer, ForeignKey("runs.id"), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("owner", String(128), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),  # running, succeeded, failed, interrupted, expired
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("error_type", String(255), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("failing_notebook", String(64), nullable=True),
+    Column("failing_cell", Integer, nullable=True),
+    Column("parameters_json", Text, nullable=True),
+    Column("kernel_pids_json", Text, nullable=True),
+    Column("work_dir", Text, nullable=True),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("notebook", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("duration_s", Float, nullable=True),
+    Column("error", Text, nullable=True),
+)
