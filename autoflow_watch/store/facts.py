@@ -30,23 +30,33 @@ class FactStore:
         meta_json = json.dumps(fact.metadata, sort_keys=True) if fact.metadata is not None else None
         with self._engine.begin() as conn:
             row = conn.execute(
-                select(t.c.source, t.c.sources, t.c.deliveries).where(t.c.dataset == fact.dataset, t.c.day == day)
+                select(t.c.source, t.c.sources, t.c.deliveries, t.c.delivery_key).where(t.c.dataset == fact.dataset, t.c.day == day)
             ).first()
             if row is None:
                 conn.execute(
                     t.insert().values(
                         dataset=fact.dataset, day=day, source=fact.source, sources=fact.source,
                         meta_json=meta_json, first_seen_at=now, updated_at=now, deliveries=1,
+                        delivery_key=fact.delivery_key,
                     )
                 )
                 return FactChange.NEW
             sources = row.sources.split(",")
             where = (t.c.dataset == fact.dataset) & (t.c.day == day)
             if fact.source in sources and fact.source == "inbox":
-                conn.execute(t.update().where(where).values(meta_json=meta_json, updated_at=now, deliveries=row.deliveries + 1))
+                if fact.delivery_key is not None and fact.delivery_key == row.delivery_key:
+                    return FactChange.CONFIRMED
+                conn.execute(
+                    t.update().where(where).values(
+                        meta_json=meta_json, updated_at=now, deliveries=row.deliveries + 1, delivery_key=fact.delivery_key
+                    )
+                )
                 return FactChange.REDELIVERED
             if fact.source not in sources:
-                conn.execute(t.update().where(where).values(sources=",".join([*sources, fact.source])))
+                values: dict[str, object] = {"sources": ",".join([*sources, fact.source])}
+                if fact.source == "inbox":
+                    values.update(meta_json=meta_json, delivery_key=fact.delivery_key)
+                conn.execute(t.update().where(where).values(**values))
             return FactChange.CONFIRMED
 
     def record_many(self, facts: list[Fact]) -> dict[Fact, FactChange]:

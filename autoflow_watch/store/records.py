@@ -28,6 +28,7 @@ class Fact:
     day: dt.date
     source: str
     metadata: dict[str, Any] | None = None
+    delivery_key: str | None = None  # same key again = the same marker seen twice, not a redelivery
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,8 @@ class RunStore:
     def finish(self, claim: Claim, result: AttemptResult, retry_backoff: timedelta, now: float | None = None) -> RunState:
         """Record how an attempt ended and move the run to its next state.
 
-        ``interrupted`` (SIGTERM) gives the attempt back; ``expired`` counts it. A rerun
+        ``interrupted`` (SIGTERM) gives the attempt back; ``expired`` (its daemon died)
+        counts it and makes the run pending again at once. A rerun
         requested while the attempt ran makes the run pending again whatever the outcome.
         """
         now = time.time() if now is None else now
@@ -198,6 +199,9 @@ class RunStore:
             elif result.outcome == "interrupted":
                 state = RunState.PENDING
                 values.update(attempts=max(row.attempts - 1, 0), started_at=None)
+            elif result.outcome == "expired":
+                state = RunState.DEAD if row.attempts >= row.max_attempts else RunState.PENDING
+                values.update(finished_at=now, error=_error_line(result))
             else:
                 state = RunState.DEAD if row.attempts >= row.max_attempts else RunState.FAILED
                 values.update(finished_at=now, error=_error_line(result))

@@ -37,6 +37,7 @@ facts = Table(
     Column("first_seen_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("deliveries", Integer, nullable=False, default=1),
+    Column("delivery_key", String(128), nullable=True),  # the marker file last delivered
 )
 
 runs = Table(

@@ -1,0 +1,65 @@
+"""Recovery of attempts whose daemon is gone: exactly once, even across a crash mid-publish.
+
+An attempt whose report was already published (the outbox manifest carries its run_id)
+is recorded as succeeded rather than run again; any other is counted and made pending.
+Kernels it left behind on this host are killed by recorded pid, never by name.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+from autoflow_watch.executor import kernels
+from autoflow_watch.logs import get_logger
+from autoflow_watch.publish.outbox import read_manifest
+from autoflow_watch.store import Store
+from autoflow_watch.store.records import AttemptResult, Claim
+
+log = get_logger("autoflow_watch.recovery")
+
+
+def recover_expired(store: Store, outbox: Path, retry_backoff: Mapping[str, timedelta], *, all_running: bool,
+                    own_runs: set[str] | None = None) -> list[Claim]:
+    """Reclaim runs whose lease expired (or, when we hold the instance lock, every running run)."""
+    recovered = []
+    for claim in store.runs.expired(all_running=all_running):
+        if own_runs and claim.run_id in own_runs:
+            continue
+        _kill_leftover_kernels(store, claim)
+        manifest = read_manifest(outbox, claim.workflow, claim.reference_date.isoformat())
+        if manifest is not None and manifest.get("run_id") == claim.run_id:
+            result = AttemptResult("succeeded")
+            what = "published before its daemon stopped; recorded as succeeded"
+        else:
+            result = AttemptResult("expired", "LeaseExpired", "the daemon running this attempt stopped before it finished; the attempt counts")
+            what = "lease expired; run is pending again"
+        state = store.runs.finish(claim, result, retry_backoff.get(claim.workflow, timedelta(0)))
+        log.warning("run.recovered", workflow=claim.workflow, reference_date=claim.reference_date.isoformat(),
+                    run_id=claim.run_id, state=state.value, what=what)
+        recovered.append(claim)
+    return recovered
+
+
+def _kill_leftover_kernels(store: Store, claim: Claim) -> None:
+    attempt = store.runs.attempt(claim.run_id)
+    if not attempt or attempt.get("host") != socket.gethostname():
+        return
+    pids = [pid for pid in attempt.get("kernel_pids", []) if _looks_like_kernel(pid)]
+    if pids:
+        kernels.kill_groups(pids)
+        kernels.wait_gone(pids, timeout=5)
+        log.warning("run.orphan_kernels_killed", run_id=claim.run_id, pids=pids)
+
+
+def _looks_like_kernel(pid: int) -> bool:
+    """Guard against pid reuse: only a live process whose command line is a Jupyter kernel."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmdline = handle.read().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return b"kernel" in cmdline and kernels.alive(pid)
+

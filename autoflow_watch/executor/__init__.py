@@ -1,0 +1,1 @@
+"""Executors run a claimed run's notebooks, in DAG order, each run in its own worker process."""

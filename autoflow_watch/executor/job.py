@@ -1,0 +1,83 @@
+"""A run attempt as handed to a worker process: everything it needs, nothing secret.
+
+The job travels as JSON on the worker's stdin; the FlowAPI token travels only in the
+worker's environment, and only for workflows that asked for it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NotebookJob:
+    name: str
+    path: str
+    upstream: list[str]
+    declared: list[str]
+    source_sha256: str
+    formats: list[str] = field(default_factory=list)  # empty: not a report
+    show_code: bool = False
+    pdf_engine: str = "weasyprint"
+
+
+@dataclass(frozen=True)
+class RunJob:
+    workflow: str
+    reference_date: str
+    run_id: str
+    attempt: int
+    started_at: float
+    date_ranges: list[list[str]]
+    parameters: dict[str, Any]
+    notebooks: list[NotebookJob]
+    work_dir: str
+    kernel: str
+    cell_timeout_s: float
+    run_timeout_s: float
+    kernel_start_timeout_s: float
+    flowapi_url: str | None = None
+    paper_size: str = "A4"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RunJob:
+        data = json.loads(text)
+        data["notebooks"] = [NotebookJob(**nb) for nb in data["notebooks"]]
+        return cls(**data)
+
+
+@dataclass
+class NotebookOutcome:
+    name: str
+    source_sha256: str
+    duration_s: float
+    output_path: str
+
+
+@dataclass
+class WorkerResult:
+    """What a worker writes to ``result.json`` in its run folder when it ends by itself."""
+
+    outcome: str  # succeeded | failed
+    notebooks: list[NotebookOutcome] = field(default_factory=list)
+    report_files: list[str] = field(default_factory=list)
+    failed_files: list[str] = field(default_factory=list)
+    error_type: str | None = None
+    error: str | None = None
+    failing_notebook: str | None = None
+    failing_cell: int | None = None
+    traceback: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerResult:
+        data = json.loads(text)
+        data["notebooks"] = [NotebookOutcome(**nb) for nb in data["notebooks"]]
+        return cls(**data)

@@ -1,0 +1,74 @@
+"""Processes a run leaves behind: make them die with us, and kill them for sure.
+
+Jupyter kernels start in their own session (jupyter_client uses start_new_session), so
+each kernel leads a process group holding everything it started; killing that group
+(by the pid we recorded, never by name) leaves nothing orphaned.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+from collections.abc import Iterable
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the thread that started it dies (daemon -9)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_groups(pids: Iterable[int], sig: int = signal.SIGKILL) -> list[int]:
+    """Signal the process group led by each pid (falling back to the pid); return those signalled."""
+    signalled = []
+    for pid in pids:
+        if pid <= 1:
+            continue
+        try:
+            os.killpg(pid, sig)
+            signalled.append(pid)
+        except ProcessLookupError:
+            try:
+                os.kill(pid, sig)
+                signalled.append(pid)
+            except ProcessLookupError:
+                pass
+        except PermissionError:
+            pass
+    return signalled
+
+
+def wait_gone(pids: Iterable[int], timeout: float) -> bool:
+    """Wait until none of ``pids`` is alive; True when they are all gone."""
+    deadline = time.monotonic() + timeout
+    remaining = [p for p in pids if p > 1]
+    while remaining and time.monotonic() < deadline:
+        remaining = [p for p in remaining if alive(p)]
+        if remaining:
+            time.sleep(0.05)
+    return not remaining

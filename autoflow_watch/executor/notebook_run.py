@@ -1,0 +1,109 @@
+"""Execute one notebook with papermill inside a worker, reporting its kernel's pid at once.
+
+The pid is reported the moment the kernel process exists, before it is even ready, so
+the supervising daemon can kill the kernel's process group whatever happens next.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import nbformat
+import papermill as pm
+from jupyter_client import AsyncKernelManager
+
+from autoflow_watch.executor.job import NotebookJob, RunJob
+
+
+class ReportingKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    """An AsyncKernelManager that tells ``on_launch`` the pid of every kernel it starts."""
+
+    on_launch: ClassVar[Callable[[int], None] | None] = None
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        pid = getattr(self.provisioner, "pid", None)
+        if pid and ReportingKernelManager.on_launch is not None:
+            ReportingKernelManager.on_launch(int(pid))
+
+
+@dataclass
+class NotebookFailure(Exception):
+    """A notebook that did not complete: what went wrong and where, for error.txt and status."""
+
+    error_type: str
+    message: str
+    cell_index: int | None
+    kernel_started: bool
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.error_type}: {self.message}"
+
+
+def execute(job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], output: Path,
+            on_kernel: Callable[[int], None]) -> float:
+    """Run ``notebook`` to ``output``; return seconds taken or raise NotebookFailure."""
+    started = time.monotonic()
+    kernel_pids: list[int] = []
+
+    def launched(pid: int) -> None:
+        kernel_pids.append(pid)
+        on_kernel(pid)
+
+    ReportingKernelManager.on_launch = launched
+    try:
+        pm.execute_notebook(
+            notebook.path,
+            str(output),
+            parameters=parameters,
+            kernel_name=job.kernel,
+            progress_bar=False,
+            log_output=False,
+            cwd=str(Path(notebook.path).parent),  # safe: one notebook at a time in this process
+            start_timeout=int(job.kernel_start_timeout_s),
+            execution_timeout=max(1, int(job.cell_timeout_s)),
+            request_save_on_cell_execute=True,
+            kernel_manager_class=ReportingKernelManager,
+        )
+    except Exception as error:
+        raise _failure(error, output, bool(kernel_pids)) from None
+    finally:
+        ReportingKernelManager.on_launch = None
+    return time.monotonic() - started
+
+
+def _failure(error: Exception, output: Path, kernel_started: bool) -> NotebookFailure:
+    error_type = type(error).__name__
+    message = str(error).strip()
+    ename = getattr(error, "ename", None)
+    if ename:  # PapermillExecutionError: report the notebook's own exception
+        error_type = str(ename)
+        message = str(getattr(error, "evalue", message))
+    traceback = "\n".join(getattr(error, "traceback", []) or [])
+    if error_type in ("CellTimeoutError", "TimeoutError") and "cell" in message.lower():
+        error_type = "CellTimeoutError"
+    cell_index = _failing_cell(output)
+    first_line = message.splitlines()[0] if message else error_type
+    return NotebookFailure(error_type, first_line[:2000], cell_index, kernel_started, traceback or message)
+
+
+def _failing_cell(output: Path) -> int | None:
+    """Index of the cell papermill marked failed or left running (papermill's error banner not counted)."""
+    try:
+        nb = nbformat.read(str(output), as_version=4)
+    except Exception:
+        return None
+    index = 0
+    for cell in nb.cells:
+        if "papermill-error-cell-tag" in cell.get("metadata", {}).get("tags", []):
+            continue
+        meta = cell.get("metadata", {}).get("papermill", {})
+        if meta.get("exception") or meta.get("status") in ("failed", "running"):
+            return index
+        index += 1
+    return None

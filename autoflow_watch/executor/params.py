@@ -1,0 +1,40 @@
+"""The parameters a notebook receives: only those its ``parameters`` cell declares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from autoflow_watch.executor.job import NotebookJob, RunJob
+
+SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "api_key", "apikey")
+
+
+def notebook_parameters(job: RunJob, notebook: NotebookJob, executed: dict[str, Path]) -> dict[str, Any]:
+    """Offer every parameter DESIGN.md lists, then keep the declared ones.
+
+    Workflow parameters come last so an analyst's explicit value is not overridden by
+    accident; upstream names cannot collide with them (the config forbids it by
+    validation of declared names).
+    """
+    offered: dict[str, Any] = {
+        "reference_date": job.reference_date,
+        "date_ranges": job.date_ranges,
+        "workflow_name": job.workflow,
+        "run_id": job.run_id,
+    }
+    if job.flowapi_url:
+        offered["flowapi_url"] = job.flowapi_url
+    for upstream in notebook.upstream:
+        offered[upstream] = str(executed[upstream])
+    offered.update(job.parameters)
+    declared = set(notebook.declared)
+    return {name: value for name, value in offered.items() if name in declared}
+
+
+def public_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Parameters safe to store and publish: values of secret-looking names are redacted."""
+    return {
+        name: "[redacted]" if any(word in name.lower() for word in SECRET_WORDS) else value
+        for name, value in parameters.items()
+    }

@@ -1,0 +1,38 @@
+"""Moving markers out of the inbox: accepted ones to processed/, bad ones to rejected/.
+
+A name already taken there gets a numbered suffix, so no earlier marker is ever
+overwritten; a rejected one gets ``<name>.reason`` beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def free_name(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``folder/name.1``, ``.2`` ... whichever does not exist yet."""
+    candidate = folder / name
+    counter = 1
+    while os.path.lexists(candidate) or os.path.lexists(f"{candidate}.reason"):
+        candidate = folder / f"{name}.{counter}"
+        counter += 1
+    return candidate
+
+
+def move_to(path: Path, folder: Path) -> Path:
+    """Rename ``path`` into ``folder`` under a free name (the inbox and its folders share a filesystem)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = free_name(folder, path.name)
+    os.rename(path, target)
+    return target
+
+
+def reject(path: Path, rejected: Path, reason: str) -> Path:
+    """Move a bad marker aside and write why beside it, in one line."""
+    target = move_to(path, rejected)
+    reason_file = Path(f"{target}.reason")
+    tmp = reason_file.with_name(f".{reason_file.name}.tmp")
+    tmp.write_text(reason.replace("\n", " ") + "\n", encoding="utf-8")
+    os.replace(tmp, reason_file)
+    return target
