@@ -117,14 +117,14 @@ def generate_rows() -> list[dict[str, object]]:
             if (code, day) in MISSING:
                 continue
             event_calls, event_active = REGIONAL_EVENTS.get((code, day), (1.0, 1.0))
-            active = (
-                base * 0.81 * trend * WEEKDAY_ACTIVE[day.weekday()] * national_active
-                * event_active * active_noise
-            )
-            calls = (
-                active * calls_per_sub * WEEKDAY_CALLS[day.weekday()] / WEEKDAY_ACTIVE[day.weekday()]
-                * national_calls / national_active * event_calls / event_active * calls_noise
-            )
+            weekday = day.weekday()
+            active_factor = WEEKDAY_ACTIVE[weekday] * national_active * event_active
+            active = base * 0.81 * trend * active_factor * active_noise
+            # Calls scale with activity; the factors above are for calls, so divide out
+            # what they already did to the active-subscriber count.
+            calls_factor = WEEKDAY_CALLS[weekday] / WEEKDAY_ACTIVE[weekday]
+            event_factor = national_calls / national_active * event_calls / event_active
+            calls = active * calls_per_sub * calls_factor * event_factor * calls_noise
             minutes = calls * minutes_per_call * minutes_noise
             rows.append(
                 {
