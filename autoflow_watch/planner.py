@@ -34,7 +34,9 @@ def available_dates(workflow: Workflow, facts: Mapping[str, set[dt.date]]) -> se
     return set.intersection(*sets) if sets else set()
 
 
-def eligible_dates(workflow: Workflow, facts: Mapping[str, set[dt.date]], *, ignore_earliest: bool = False) -> list[dt.date]:
+def eligible_dates(
+    workflow: Workflow, facts: Mapping[str, set[dt.date]], *, ignore_earliest: bool = False
+) -> list[dt.date]:
     """Candidate reference dates whose whole stencil is available, oldest first."""
     available = available_dates(workflow, facts)
     eligible = []

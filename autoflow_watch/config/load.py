@@ -65,9 +65,13 @@ def load_config(path: str | Path) -> Config:
     elif any(w.flowapi_token for w in workflows.values()):
         problems.append(problem(source, "workflow", "flowapi_token = true needs a [flowapi] section"))
     if app.execution.backend == "dask" and not app.execution.dask_scheduler:
-        problems.append(problem(source, "execution.dask_scheduler", 'backend = "dask" needs dask_scheduler = "tcp://host:8786"'))
+        problems.append(
+            problem(source, "execution.dask_scheduler", 'backend = "dask" needs dask_scheduler = "tcp://host:8786"')
+        )
     if app.execution.lease_renew_interval >= app.execution.lease_timeout:
-        problems.append(problem(source, "execution.lease_renew_interval", "must be shorter than execution.lease_timeout"))
+        problems.append(
+            problem(source, "execution.lease_renew_interval", "must be shorter than execution.lease_timeout")
+        )
     if problems:
         raise ConfigError(problems)
     return Config(source=source, app=app, workflows=workflows)
@@ -78,7 +82,9 @@ def _read_toml(source: Path) -> dict[str, Any]:
         with source.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError([problem(source, "", "config file not found; pass --config with the path of your TOML file")]) from None
+        raise ConfigError(
+            [problem(source, "", "config file not found; pass --config with the path of your TOML file")]
+        ) from None
     except OSError as error:
         raise ConfigError([problem(source, "", f"cannot read config file: {error.strerror}")]) from None
     except tomllib.TOMLDecodeError as error:
@@ -161,7 +167,9 @@ def _build_workflow(
         nb_key = f"{key}.notebook[{index}]"
         path = (notebooks_root / nb.path).resolve()
         if not path.is_relative_to(notebooks_root):
-            problems.append(problem(source, f"{nb_key}.path", f"{nb.path} is outside the notebooks folder {notebooks_root}"))
+            problems.append(
+                problem(source, f"{nb_key}.path", f"{nb.path} is outside the notebooks folder {notebooks_root}")
+            )
             continue
         if not path.is_file():
             problems.append(problem(source, f"{nb_key}.path", f"notebook file {path} does not exist"))
@@ -174,11 +182,26 @@ def _build_workflow(
         for u_index, upstream in enumerate(nb.upstream):
             u_key = f"{nb_key}.upstream[{u_index}]"
             if upstream not in names:
-                problems.append(problem(source, u_key, f"unknown notebook {upstream!r} (this workflow has: {', '.join(names)})"))
+                problems.append(
+                    problem(source, u_key, f"unknown notebook {upstream!r} (this workflow has: {', '.join(names)})")
+                )
             elif not upstream.isidentifier():
-                problems.append(problem(source, u_key, f"upstream {upstream!r} must be a Python identifier: it is passed as a parameter of that name"))
+                problems.append(
+                    problem(
+                        source,
+                        u_key,
+                        f"upstream {upstream!r} must be a Python identifier: it is passed as a parameter of that name",
+                    )
+                )
             elif nb.name in declared and upstream not in declared[nb.name]:
-                problems.append(problem(source, u_key, f"notebook {nb.name!r} does not declare parameter {upstream!r} in its parameters cell; add `{upstream} = None` there"))
+                problems.append(
+                    problem(
+                        source,
+                        u_key,
+                        f"notebook {nb.name!r} does not declare parameter {upstream!r} in its parameters cell; "
+                        f"add `{upstream} = None` there",
+                    )
+                )
     order, cycle = topological_order({nb.name: list(nb.upstream) for nb in spec.notebook})
     if cycle:
         problems.append(problem(source, f"{key}.notebook", f"upstream cycle: {' -> '.join(cycle)}"))
@@ -186,7 +209,13 @@ def _build_workflow(
         all_declared = frozenset().union(*declared.values())
         for parameter in spec.parameters:
             if parameter not in all_declared:
-                problems.append(problem(source, f"{key}.parameters.{parameter}", f"no notebook of workflow {spec.name!r} declares {parameter!r} in its parameters cell"))
+                problems.append(
+                    problem(
+                        source,
+                        f"{key}.parameters.{parameter}",
+                        f"no notebook of workflow {spec.name!r} declares {parameter!r} in its parameters cell",
+                    )
+                )
     if len(problems) > before:
         return None
     by_name = {nb.name: nb for nb in spec.notebook}
@@ -202,7 +231,9 @@ def _build_workflow(
         )
         for name in order
     )
-    fingerprint = hashlib.sha256(spec.model_dump_json().encode() + "".join(digests[n] for n in order).encode()).hexdigest()
+    fingerprint = hashlib.sha256(
+        spec.model_dump_json().encode() + "".join(digests[n] for n in order).encode()
+    ).hexdigest()
     return Workflow(
         name=spec.name,
         datasets=tuple(spec.datasets),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
+from papermill.iorw import load_notebook_node
 from papermill.utils import find_first_tagged_cell_index
 
 
@@ -17,7 +17,7 @@ def inspect_parameters(path: Path) -> frozenset[str]:
     from papermill.inspection import _infer_parameters
 
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        nb = load_notebook_node(str(path))
     except Exception as error:  # nbformat raises several unrelated types for bad files
         raise ValueError(f"{path.name} is not a readable notebook: {error}") from None
     if find_first_tagged_cell_index(nb, "parameters") < 0:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Union
+from typing import TypeAlias
 
-StencilBound = Union[int, dt.date]
-StencilElement = Union[StencilBound, tuple[StencilBound, StencilBound]]
+StencilBound: TypeAlias = int | dt.date
+StencilElement: TypeAlias = int | dt.date | tuple[int | dt.date, int | dt.date]
 Stencil = list[StencilElement]
 
 DEFAULT_STENCIL: Stencil = [0]

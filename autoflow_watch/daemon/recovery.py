@@ -12,17 +12,24 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
+from autoflow_watch.publish.outbox import read_manifest
+
 from autoflow_watch.executor import kernels
 from autoflow_watch.logs import get_logger
-from autoflow_watch.publish.outbox import read_manifest
 from autoflow_watch.store import Store
 from autoflow_watch.store.records import AttemptResult, Claim
 
 log = get_logger("autoflow_watch.recovery")
 
 
-def recover_expired(store: Store, outbox: Path, retry_backoff: Mapping[str, timedelta], *, all_running: bool,
-                    own_runs: set[str] | None = None) -> list[Claim]:
+def recover_expired(
+    store: Store,
+    outbox: Path,
+    retry_backoff: Mapping[str, timedelta],
+    *,
+    all_running: bool,
+    own_runs: set[str] | None = None,
+) -> list[Claim]:
     """Reclaim runs whose lease expired (or, when we hold the instance lock, every running run)."""
     recovered = []
     for claim in store.runs.expired(all_running=all_running):
@@ -34,11 +41,21 @@ def recover_expired(store: Store, outbox: Path, retry_backoff: Mapping[str, time
             result = AttemptResult("succeeded")
             what = "published before its daemon stopped; recorded as succeeded"
         else:
-            result = AttemptResult("expired", "LeaseExpired", "the daemon running this attempt stopped before it finished; the attempt counts")
+            result = AttemptResult(
+                "expired",
+                "LeaseExpired",
+                "the daemon running this attempt stopped before it finished; the attempt counts",
+            )
             what = "lease expired; run is pending again"
         state = store.runs.finish(claim, result, retry_backoff.get(claim.workflow, timedelta(0)))
-        log.warning("run.recovered", workflow=claim.workflow, reference_date=claim.reference_date.isoformat(),
-                    run_id=claim.run_id, state=state.value, what=what)
+        log.warning(
+            "run.recovered",
+            workflow=claim.workflow,
+            reference_date=claim.reference_date.isoformat(),
+            run_id=claim.run_id,
+            state=state.value,
+            what=what,
+        )
         recovered.append(claim)
     return recovered
 
@@ -62,4 +79,3 @@ def _looks_like_kernel(pid: int) -> bool:
     except OSError:
         return False
     return b"kernel" in cmdline and kernels.alive(pid)
-

@@ -52,7 +52,9 @@ class _Running:
 
 
 class LocalExecutor:
-    def __init__(self, on_event: Callable[[RunJob, dict[str, Any]], None], on_done: Callable[[Execution], None]) -> None:
+    def __init__(
+        self, on_event: Callable[[RunJob, dict[str, Any]], None], on_done: Callable[[Execution], None]
+    ) -> None:
         self._on_event = on_event
         self._on_done = on_done
         self._running: dict[str, _Running] = {}
@@ -107,8 +109,12 @@ class LocalExecutor:
             with entry.lock:
                 entry.process = subprocess.Popen(
                     [sys.executable, "-m", "autoflow_watch.executor.worker"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, cwd=job.work_dir,
-                    env={**env, PARENT_PID_ENV: str(os.getpid())}, start_new_session=True,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=None,
+                    cwd=job.work_dir,
+                    env={**env, PARENT_PID_ENV: str(os.getpid())},
+                    start_new_session=True,
                 )
             timer.start()
             assert entry.process.stdin is not None and entry.process.stdout is not None
@@ -119,8 +125,14 @@ class LocalExecutor:
             execution = self._conclude(entry, code)
         except Exception as error:  # never let one run's trouble escape its thread
             log.exception("run.supervisor.error", run_id=job.run_id)
-            execution = Execution(entry.claim, job, AttemptResult("failed", type(error).__name__, str(error)), None,
-                                  entry.kernel_pids, time.time())
+            execution = Execution(
+                entry.claim,
+                job,
+                AttemptResult("failed", type(error).__name__, str(error)),
+                None,
+                entry.kernel_pids,
+                time.time(),
+            )
         finally:
             timer.cancel()
             self._kill_kernels(entry)
@@ -152,16 +164,34 @@ class LocalExecutor:
             return Execution(entry.claim, job, attempt, None, entry.kernel_pids, now)
         if entry.stop_reason == "run_timeout":
             message = f"run exceeded run_timeout of {job.run_timeout_s:g}s; kernels killed"
-            return Execution(entry.claim, job, AttemptResult("failed", "RunTimeout", message, _current_step(job)), None, entry.kernel_pids, now)
+            return Execution(
+                entry.claim,
+                job,
+                AttemptResult("failed", "RunTimeout", message, _current_step(job)),
+                None,
+                entry.kernel_pids,
+                now,
+            )
         if entry.stop_reason == "lease_lost":
-            attempt = AttemptResult("failed", "LeaseLost", "this daemon lost the run's lease; killed to avoid a duplicate")
+            attempt = AttemptResult(
+                "failed", "LeaseLost", "this daemon lost the run's lease; killed to avoid a duplicate"
+            )
             return Execution(entry.claim, job, attempt, None, entry.kernel_pids, now)
         result_path = Path(job.work_dir) / "result.json"
         if not result_path.exists():
             message = f"worker process exited with code {code} before finishing (killed, out of memory or crashed)"
-            return Execution(entry.claim, job, AttemptResult("failed", "WorkerDied", message, _current_step(job)), None, entry.kernel_pids, now)
+            return Execution(
+                entry.claim,
+                job,
+                AttemptResult("failed", "WorkerDied", message, _current_step(job)),
+                None,
+                entry.kernel_pids,
+                now,
+            )
         result = WorkerResult.from_json(result_path.read_text(encoding="utf-8"))
-        attempt = AttemptResult(result.outcome, result.error_type, result.error, result.failing_notebook, result.failing_cell)
+        attempt = AttemptResult(
+            result.outcome, result.error_type, result.error, result.failing_notebook, result.failing_cell
+        )
         return Execution(entry.claim, job, attempt, result, entry.kernel_pids, now)
 
     def _kill(self, entry: _Running, reason: str) -> None:
@@ -169,8 +199,13 @@ class LocalExecutor:
             if entry.stop_reason is None:
                 entry.stop_reason = reason
             process = entry.process
-        log.warning("run.killing", workflow=entry.job.workflow, reference_date=entry.job.reference_date,
-                    run_id=entry.job.run_id, reason=reason)
+        log.warning(
+            "run.killing",
+            workflow=entry.job.workflow,
+            reference_date=entry.job.reference_date,
+            run_id=entry.job.run_id,
+            reason=reason,
+        )
         if process is not None and process.poll() is None:
             kernels.kill_groups([process.pid], signal.SIGKILL)
         self._kill_kernels(entry)

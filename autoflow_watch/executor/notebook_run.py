@@ -6,6 +6,9 @@ the supervising daemon can kill the kernel's process group whatever happens next
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +23,20 @@ from autoflow_watch.executor.job import NotebookJob, RunJob
 
 
 class ReportingKernelManager(AsyncKernelManager):  # type: ignore[misc]
-    """An AsyncKernelManager that tells ``on_launch`` the pid of every kernel it starts."""
+    """An AsyncKernelManager that reports each kernel's pid and talks to it over unix sockets.
+
+    IPC sockets in a private folder instead of TCP ports: no port races between parallel
+    kernels (papermill's "kernel didn't respond" under load), nothing listening on the network.
+    """
 
     on_launch: ClassVar[Callable[[int], None] | None] = None
+    ipc_dir: ClassVar[str | None] = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if ReportingKernelManager.ipc_dir:
+            self.transport = "ipc"
+            self.ip = os.path.join(ReportingKernelManager.ipc_dir, "k")
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         await super()._async_launch_kernel(kernel_cmd, **kw)
@@ -45,8 +59,9 @@ class NotebookFailure(Exception):
         return f"{self.error_type}: {self.message}"
 
 
-def execute(job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], output: Path,
-            on_kernel: Callable[[int], None]) -> float:
+def execute(
+    job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], output: Path, on_kernel: Callable[[int], None]
+) -> float:
     """Run ``notebook`` to ``output``; return seconds taken or raise NotebookFailure."""
     started = time.monotonic()
     kernel_pids: list[int] = []
@@ -56,6 +71,7 @@ def execute(job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], outp
         on_kernel(pid)
 
     ReportingKernelManager.on_launch = launched
+    ReportingKernelManager.ipc_dir = tempfile.mkdtemp(prefix="afw-")  # short: socket paths max 107 bytes
     try:
         pm.execute_notebook(
             notebook.path,
@@ -74,6 +90,7 @@ def execute(job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], outp
         raise _failure(error, output, bool(kernel_pids)) from None
     finally:
         ReportingKernelManager.on_launch = None
+        shutil.rmtree(ReportingKernelManager.ipc_dir, ignore_errors=True)
     return time.monotonic() - started
 
 

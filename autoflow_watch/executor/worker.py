@@ -39,8 +39,13 @@ def run_job(job: RunJob, events: Events) -> WorkerResult:
     executed: dict[str, Path] = {}
     result = WorkerResult(outcome="succeeded")
     for notebook in job.notebooks:
-        log = get_logger("autoflow_watch.worker", workflow=job.workflow, reference_date=job.reference_date,
-                         run_id=job.run_id, notebook=notebook.name)
+        log = get_logger(
+            "autoflow_watch.worker",
+            workflow=job.workflow,
+            reference_date=job.reference_date,
+            run_id=job.run_id,
+            notebook=notebook.name,
+        )
         output = work / f"{notebook.name}.ipynb"
         parameters = notebook_parameters(job, notebook, executed)
         events.emit("step", notebook=notebook.name, state="running")
@@ -62,9 +67,11 @@ def run_job(job: RunJob, events: Events) -> WorkerResult:
     return _render_reports(job, result, events)
 
 
-def _execute_with_start_retry(job: RunJob, notebook: NotebookJob, parameters: dict[str, Any],
-                              output: Path, events: Events, log: Any) -> float:
+def _execute_with_start_retry(
+    job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], output: Path, events: Events, log: Any
+) -> float:
     """A kernel that fails to start is retried once within the attempt; cell errors are not."""
+
     def on_kernel(pid: int) -> None:
         events.emit("kernel", notebook=notebook.name, pid=pid)
 
@@ -81,7 +88,16 @@ def _execute_with_start_retry(job: RunJob, notebook: NotebookJob, parameters: di
 
 def _looks_like_start_failure(failure: NotebookFailure) -> bool:
     text = f"{failure.error_type} {failure.message}".lower()
-    return any(word in text for word in ("kernel didn't respond", "kernel died", "no such kernel", "timeout waiting for kernel", "kernel_info"))
+    return any(
+        word in text
+        for word in (
+            "kernel didn't respond",
+            "kernel died",
+            "no such kernel",
+            "timeout waiting for kernel",
+            "kernel_info",
+        )
+    )
 
 
 def _failure_files(job: RunJob, notebook: NotebookJob, output: Path, log: Any) -> list[str]:
@@ -92,7 +108,9 @@ def _failure_files(job: RunJob, notebook: NotebookJob, output: Path, log: Any) -
         from autoflow_watch.render import render_report
         from autoflow_watch.render.context import ReportContext
 
-        context = ReportContext(job.workflow, job.reference_date, job.run_id, job.started_at, None, "failed", job.paper_size)
+        context = ReportContext(
+            job.workflow, job.reference_date, job.run_id, job.started_at, None, "failed", job.paper_size
+        )
         failed_dir = Path(job.work_dir) / "failed"
         failed_dir.mkdir(exist_ok=True)
         files += [str(p) for p in render_report(output, failed_dir, notebook.name, ["html"], context, show_code=True)]
@@ -113,13 +131,27 @@ def _render_reports(job: RunJob, result: WorkerResult, events: Events) -> Worker
     for notebook in job.notebooks:
         if not notebook.formats:
             continue
-        log = get_logger("autoflow_watch.worker", workflow=job.workflow, reference_date=job.reference_date,
-                         run_id=job.run_id, notebook=notebook.name)
-        context = ReportContext(job.workflow, job.reference_date, job.run_id, job.started_at, finished, "succeeded", job.paper_size)
+        log = get_logger(
+            "autoflow_watch.worker",
+            workflow=job.workflow,
+            reference_date=job.reference_date,
+            run_id=job.run_id,
+            notebook=notebook.name,
+        )
+        context = ReportContext(
+            job.workflow, job.reference_date, job.run_id, job.started_at, finished, "succeeded", job.paper_size
+        )
         events.emit("render", notebook=notebook.name, formats=notebook.formats)
         try:
-            paths = render_report(Path(job.work_dir) / f"{notebook.name}.ipynb", report_dir, notebook.name,
-                                  notebook.formats, context, show_code=notebook.show_code, pdf_engine=notebook.pdf_engine)
+            paths = render_report(
+                Path(job.work_dir) / f"{notebook.name}.ipynb",
+                report_dir,
+                notebook.name,
+                notebook.formats,
+                context,
+                show_code=notebook.show_code,
+                pdf_engine=notebook.pdf_engine,
+            )
         except Exception as error:
             log.warning("report.render_failed", error=str(error))
             result.outcome = "failed"
@@ -138,13 +170,16 @@ def main() -> int:
     expected_parent = os.environ.get(PARENT_PID_ENV)
     if expected_parent and os.getppid() != int(expected_parent):
         return 3  # the daemon died before we could tie our life to it
-    configure(os.environ.get("AUTOFLOW_WATCH_LOG_LEVEL", "info"), json_lines=os.environ.get("AUTOFLOW_WATCH_LOG_JSON") == "1")
+    configure(
+        os.environ.get("AUTOFLOW_WATCH_LOG_LEVEL", "info"), json_lines=os.environ.get("AUTOFLOW_WATCH_LOG_JSON") == "1"
+    )
     job = RunJob.from_json(sys.stdin.read())
     try:
         result = run_job(job, events)
     except Exception as error:  # a bug of ours: the run fails with the reason, the daemon lives on
-        result = WorkerResult(outcome="failed", error_type=type(error).__name__, error=str(error),
-                              traceback=traceback.format_exc())
+        result = WorkerResult(
+            outcome="failed", error_type=type(error).__name__, error=str(error), traceback=traceback.format_exc()
+        )
     result_path = Path(job.work_dir) / "result.json"
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(result.to_json(), encoding="utf-8")

@@ -119,6 +119,10 @@ class InboxSource:
             self._worker.join(timeout=5)
         logging.getLogger("watchdog.observers.inotify_c").removeHandler(self._overflow)
 
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
     def healthy(self, max_age: float = 30.0) -> bool:
         """Alive when the worker beat recently and the observer thread runs."""
         worker_ok = self._worker is not None and self._worker.is_alive()
@@ -245,8 +249,13 @@ class InboxSource:
             log.error("inbox.marker.not_recorded", marker=path.name, error=str(error))
             return "error"
         level = log.info if self._is_used(marker.dataset) else log.debug
-        level("inbox.marker.accepted", marker=path.name, dataset=marker.dataset,
-              date=marker.day.isoformat(), change=change.value)
+        level(
+            "inbox.marker.accepted",
+            marker=path.name,
+            dataset=marker.dataset,
+            date=marker.day.isoformat(),
+            change=change.value,
+        )
         return "accepted"
 
     def _reject(self, path: Path, reason: str) -> str:

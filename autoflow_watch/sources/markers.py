@@ -18,7 +18,10 @@ from typing import Any
 
 MAX_MARKER_BYTES = 64 * 1024
 MARKER_NAME = re.compile(r"^(?P<dataset>[a-z][a-z0-9_-]{0,63})_(?P<date>\d{4}-\d{2}-\d{2})\.ready$")
-NAME_HINT = "a valid marker is named <dataset>_<YYYY-MM-DD>.ready, dataset matching [a-z][a-z0-9_-]{0,63}, e.g. calls_2026-11-24.ready"
+NAME_HINT = (
+    "a valid marker is named <dataset>_<YYYY-MM-DD>.ready, dataset matching [a-z][a-z0-9_-]{0,63}, "
+    "e.g. calls_2026-11-24.ready"
+)
 RESERVED_DIRS = ("processed", "rejected")
 
 
@@ -61,13 +64,17 @@ def read_marker(path: Path) -> Marker:
     except OSError as error:
         raise BadMarker(f"marker {path.name!r} cannot be examined: {error.strerror}") from None
     if stat.S_ISLNK(info.st_mode):
-        raise BadMarker(f"marker {path.name!r} is a symlink; markers must be regular files (write the file itself, not a link)")
+        raise BadMarker(
+            f"marker {path.name!r} is a symlink; markers must be regular files (write the file itself, not a link)"
+        )
     if stat.S_ISDIR(info.st_mode):
         raise BadMarker(f"marker {path.name!r} is a directory; markers must be regular files (touch the file)")
     if not stat.S_ISREG(info.st_mode):
         raise BadMarker(f"marker {path.name!r} is not a regular file; markers must be regular files (touch the file)")
     if info.st_size > MAX_MARKER_BYTES:
-        raise BadMarker(f"marker {path.name!r} is {info.st_size} bytes, over the 64 KiB limit; keep the JSON metadata small")
+        raise BadMarker(
+            f"marker {path.name!r} is {info.st_size} bytes, over the 64 KiB limit; keep the JSON metadata small"
+        )
     content = _read_bytes(path)
     return Marker(dataset, day, _parse_content(path.name, content), f"{info.st_ino}:{info.st_mtime_ns}:{info.st_size}")
 
@@ -78,7 +85,9 @@ def _read_bytes(path: Path) -> bytes:
     except FileNotFoundError:
         raise
     except OSError as error:
-        raise BadMarker(f"marker {path.name!r} is unreadable: {error.strerror}; make it readable by the service user") from None
+        raise BadMarker(
+            f"marker {path.name!r} is unreadable: {error.strerror}; make it readable by the service user"
+        ) from None
     try:
         content = os.read(fd, MAX_MARKER_BYTES + 1)
     except OSError as error:
@@ -96,7 +105,12 @@ def _parse_content(name: str, content: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadMarker(f"marker {name!r} holds invalid JSON ({error}); leave it empty or write a JSON object") from None
+        raise BadMarker(
+            f"marker {name!r} holds invalid JSON ({error}); leave it empty or write a JSON object"
+        ) from None
     if not isinstance(value, dict):
-        raise BadMarker(f"marker {name!r} holds JSON {type(value).__name__}, not an object; leave it empty or write a JSON object like {{\"rows\": 123}}")
+        raise BadMarker(
+            f"marker {name!r} holds JSON {type(value).__name__}, not an object; "
+            'leave it empty or write a JSON object like {"rows": 123}'
+        )
     return value

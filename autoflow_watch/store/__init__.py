@@ -31,5 +31,12 @@ class Store:
 
 
 __all__ = [
-    "AttemptResult", "Claim", "Fact", "FactChange", "RunState", "RunStatus", "Store", "StoreError",
+    "AttemptResult",
+    "Claim",
+    "Fact",
+    "FactChange",
+    "RunState",
+    "RunStatus",
+    "Store",
+    "StoreError",
 ]

@@ -21,7 +21,9 @@ def open_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StoreError(f"state URL {url!r} is not an SQLAlchemy URL; use sqlite:///path.db or postgresql+psycopg://user@host/db") from None
+        raise StoreError(
+            f"state URL {url!r} is not an SQLAlchemy URL; use sqlite:///path.db or postgresql+psycopg://user@host/db"
+        ) from None
     kwargs: dict[str, Any] = {"future": True}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database

@@ -30,13 +30,21 @@ class FactStore:
         meta_json = json.dumps(fact.metadata, sort_keys=True) if fact.metadata is not None else None
         with self._engine.begin() as conn:
             row = conn.execute(
-                select(t.c.source, t.c.sources, t.c.deliveries, t.c.delivery_key).where(t.c.dataset == fact.dataset, t.c.day == day)
+                select(t.c.source, t.c.sources, t.c.deliveries, t.c.delivery_key).where(
+                    t.c.dataset == fact.dataset, t.c.day == day
+                )
             ).first()
             if row is None:
                 conn.execute(
                     t.insert().values(
-                        dataset=fact.dataset, day=day, source=fact.source, sources=fact.source,
-                        meta_json=meta_json, first_seen_at=now, updated_at=now, deliveries=1,
+                        dataset=fact.dataset,
+                        day=day,
+                        source=fact.source,
+                        sources=fact.source,
+                        meta_json=meta_json,
+                        first_seen_at=now,
+                        updated_at=now,
+                        deliveries=1,
                         delivery_key=fact.delivery_key,
                     )
                 )
@@ -47,8 +55,13 @@ class FactStore:
                 if fact.delivery_key is not None and fact.delivery_key == row.delivery_key:
                     return FactChange.CONFIRMED
                 conn.execute(
-                    t.update().where(where).values(
-                        meta_json=meta_json, updated_at=now, deliveries=row.deliveries + 1, delivery_key=fact.delivery_key
+                    t.update()
+                    .where(where)
+                    .values(
+                        meta_json=meta_json,
+                        updated_at=now,
+                        deliveries=row.deliveries + 1,
+                        delivery_key=fact.delivery_key,
                     )
                 )
                 return FactChange.REDELIVERED
@@ -74,7 +87,10 @@ class FactStore:
     def _known(self) -> dict[tuple[str, str], list[str]]:
         t = schema.facts
         with self._engine.connect() as conn:
-            return {(r.dataset, r.day): r.sources.split(",") for r in conn.execute(select(t.c.dataset, t.c.day, t.c.sources))}
+            return {
+                (r.dataset, r.day): r.sources.split(",")
+                for r in conn.execute(select(t.c.dataset, t.c.day, t.c.sources))
+            }
 
     def dates_by_dataset(self) -> dict[str, set[dt.date]]:
         t = schema.facts

@@ -87,8 +87,7 @@ class RunStatus:
             "next_attempt_at": iso(self.next_attempt_at),
             "max_attempts": self.max_attempts,
             "notebooks": [
-                {"name": s.notebook, "state": s.state, "duration_s": s.duration_s, "error": s.error}
-                for s in self.steps
+                {"name": s.notebook, "state": s.state, "duration_s": s.duration_s, "error": s.error} for s in self.steps
             ],
         }
 

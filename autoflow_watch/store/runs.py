@@ -49,7 +49,9 @@ class RunStore:
         """(workflow, date) -> (state, started_at of the current attempt)."""
         with self._engine.connect() as conn:
             rows = conn.execute(select(R.c.workflow, R.c.reference_date, R.c.state, R.c.started_at))
-            return {(r.workflow, dt.date.fromisoformat(r.reference_date)): (RunState(r.state), r.started_at) for r in rows}
+            return {
+                (r.workflow, dt.date.fromisoformat(r.reference_date)): (RunState(r.state), r.started_at) for r in rows
+            }
 
     def ensure(self, workflow: str, dates: Iterable[dt.date], max_attempts: int) -> list[dt.date]:
         """Create pending runs for the dates that have none; return the dates created."""
@@ -60,8 +62,13 @@ class RunStore:
                 with self._engine.begin() as conn:
                     conn.execute(
                         R.insert().values(
-                            workflow=workflow, reference_date=day.isoformat(), state=RunState.PENDING.value,
-                            attempts=0, max_attempts=max_attempts, created_at=now, updated_at=now,
+                            workflow=workflow,
+                            reference_date=day.isoformat(),
+                            state=RunState.PENDING.value,
+                            attempts=0,
+                            max_attempts=max_attempts,
+                            created_at=now,
+                            updated_at=now,
                             rerun_requested=0,
                         )
                     )
@@ -90,8 +97,14 @@ class RunStore:
                     outcome[day] = "after-current-attempt"
                 elif row.state in allowed:
                     conn.execute(
-                        R.update().where(where).values(
-                            state=RunState.PENDING.value, attempts=0, next_attempt_at=None, updated_at=now, rerun_requested=0
+                        R.update()
+                        .where(where)
+                        .values(
+                            state=RunState.PENDING.value,
+                            attempts=0,
+                            next_attempt_at=None,
+                            updated_at=now,
+                            rerun_requested=0,
                         )
                     )
                     outcome[day] = "queued"
@@ -100,7 +113,9 @@ class RunStore:
         return outcome
 
     # -- claiming and leases -------------------------------------------------------------
-    def claim_next(self, owner: str, max_attempts: Mapping[str, int], lease_ttl: timedelta, now: float | None = None) -> Claim | None:
+    def claim_next(
+        self, owner: str, max_attempts: Mapping[str, int], lease_ttl: timedelta, now: float | None = None
+    ) -> Claim | None:
         """Take the oldest due run of a known workflow, or None when nothing is due now."""
         if not max_attempts:
             return None
@@ -132,20 +147,35 @@ class RunStore:
                 R.update()
                 .where(R.c.id == row.id, R.c.state == row.state, R.c.attempts == row.attempts)
                 .values(
-                    state=RunState.RUNNING.value, attempts=attempt, max_attempts=max_attempts, run_id=run_id,
-                    lease_owner=owner, lease_expires_at=now + lease_ttl.total_seconds(), started_at=now,
-                    finished_at=None, updated_at=now, next_attempt_at=None,
+                    state=RunState.RUNNING.value,
+                    attempts=attempt,
+                    max_attempts=max_attempts,
+                    run_id=run_id,
+                    lease_owner=owner,
+                    lease_expires_at=now + lease_ttl.total_seconds(),
+                    started_at=now,
+                    finished_at=None,
+                    updated_at=now,
+                    next_attempt_at=None,
                 )
             ).rowcount
             if updated != 1:
                 return None
             conn.execute(
                 A.insert().values(
-                    run_id=run_id, run_pk=row.id, number=attempt, owner=owner, host=socket.gethostname(),
-                    pid=os.getpid(), outcome="running", started_at=now,
+                    run_id=run_id,
+                    run_pk=row.id,
+                    number=attempt,
+                    owner=owner,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    outcome="running",
+                    started_at=now,
                 )
             )
-        return Claim(pk=row.id, workflow=row.workflow, reference_date=day, run_id=run_id, attempt=attempt, started_at=now)
+        return Claim(
+            pk=row.id, workflow=row.workflow, reference_date=day, run_id=run_id, attempt=attempt, started_at=now
+        )
 
     def renew(self, owner: str, run_ids: Iterable[str], lease_ttl: timedelta, now: float | None = None) -> set[str]:
         """Extend our leases; return the run ids whose lease we no longer hold."""
@@ -162,7 +192,9 @@ class RunStore:
                     lost.add(run_id)
         return lost
 
-    def expired(self, now: float | None = None, owner_other_than: str | None = None, all_running: bool = False) -> list[Claim]:
+    def expired(
+        self, now: float | None = None, owner_other_than: str | None = None, all_running: bool = False
+    ) -> list[Claim]:
         """Running runs whose lease ran out (or, with ``all_running``, every running run)."""
         now = time.time() if now is None else now
         query = select(R).where(R.c.state == RunState.RUNNING.value)
@@ -173,13 +205,21 @@ class RunStore:
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
-            Claim(pk=r.id, workflow=r.workflow, reference_date=dt.date.fromisoformat(r.reference_date),
-                  run_id=r.run_id, attempt=r.attempts, started_at=r.started_at or now)
+            Claim(
+                pk=r.id,
+                workflow=r.workflow,
+                reference_date=dt.date.fromisoformat(r.reference_date),
+                run_id=r.run_id,
+                attempt=r.attempts,
+                started_at=r.started_at or now,
+            )
             for r in rows
         ]
 
     # -- finishing -----------------------------------------------------------------------
-    def finish(self, claim: Claim, result: AttemptResult, retry_backoff: timedelta, now: float | None = None) -> RunState:
+    def finish(
+        self, claim: Claim, result: AttemptResult, retry_backoff: timedelta, now: float | None = None
+    ) -> RunState:
         """Record how an attempt ended and move the run to its next state.
 
         ``interrupted`` (SIGTERM) gives the attempt back; ``expired`` (its daemon died)
@@ -217,15 +257,27 @@ class RunStore:
 
     def _close_attempt(self, conn: Any, run_id: str, result: AttemptResult, now: float) -> None:
         conn.execute(
-            A.update().where(A.c.run_id == run_id, A.c.outcome == "running").values(
-                outcome=result.outcome, finished_at=now, error_type=result.error_type, error=result.error,
-                failing_notebook=result.failing_notebook, failing_cell=result.failing_cell,
+            A.update()
+            .where(A.c.run_id == run_id, A.c.outcome == "running")
+            .values(
+                outcome=result.outcome,
+                finished_at=now,
+                error_type=result.error_type,
+                error=result.error,
+                failing_notebook=result.failing_notebook,
+                failing_cell=result.failing_cell,
             )
         )
 
     # -- attempt details ---------------------------------------------------------------------
-    def set_attempt_details(self, run_id: str, *, parameters: dict[str, Any] | None = None,
-                            kernel_pids: list[int] | None = None, work_dir: str | None = None) -> None:
+    def set_attempt_details(
+        self,
+        run_id: str,
+        *,
+        parameters: dict[str, Any] | None = None,
+        kernel_pids: list[int] | None = None,
+        work_dir: str | None = None,
+    ) -> None:
         values: dict[str, Any] = {}
         if parameters is not None:
             values["parameters_json"] = json.dumps(parameters, sort_keys=True, default=str)
@@ -250,21 +302,39 @@ class RunStore:
     def attempts_of(self, workflow: str, reference_date: dt.date) -> list[dict[str, Any]]:
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(A).join(R, R.c.id == A.c.run_pk)
+                select(A)
+                .join(R, R.c.id == A.c.run_pk)
                 .where(R.c.workflow == workflow, R.c.reference_date == reference_date.isoformat())
                 .order_by(A.c.started_at)
             ).all()
         return [dict(r._mapping) for r in rows]
 
-    def record_step(self, run_id: str, notebook: str, state: str, *, started_at: float | None = None,
-                    finished_at: float | None = None, duration_s: float | None = None, error: str | None = None) -> None:
+    def record_step(
+        self,
+        run_id: str,
+        notebook: str,
+        state: str,
+        *,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        duration_s: float | None = None,
+        error: str | None = None,
+    ) -> None:
         with self._engine.begin() as conn:
             where = and_(S.c.run_id == run_id, S.c.notebook == notebook)
-            values = {"state": state, "started_at": started_at, "finished_at": finished_at, "duration_s": duration_s, "error": error}
+            values = {
+                "state": state,
+                "started_at": started_at,
+                "finished_at": finished_at,
+                "duration_s": duration_s,
+                "error": error,
+            }
             if conn.execute(select(S.c.state).where(where)).first() is None:
                 conn.execute(S.insert().values(run_id=run_id, notebook=notebook, **values))
             else:
-                conn.execute(S.update().where(where).values(**{k: v for k, v in values.items() if v is not None or k == "state"}))
+                conn.execute(
+                    S.update().where(where).values(**{k: v for k, v in values.items() if v is not None or k == "state"})
+                )
 
     # -- reading -------------------------------------------------------------------------
     def status(self, workflow: str | None = None) -> list[RunStatus]:
@@ -280,9 +350,16 @@ class RunStore:
                     steps.setdefault(s.run_id, []).append(StepStatus(s.notebook, s.state, s.duration_s, s.error))
         return [
             RunStatus(
-                workflow=r.workflow, reference_date=dt.date.fromisoformat(r.reference_date), state=RunState(r.state),
-                attempts=r.attempts, max_attempts=r.max_attempts, run_id=r.run_id, started_at=r.started_at,
-                finished_at=r.finished_at, next_attempt_at=r.next_attempt_at, error=r.error,
+                workflow=r.workflow,
+                reference_date=dt.date.fromisoformat(r.reference_date),
+                state=RunState(r.state),
+                attempts=r.attempts,
+                max_attempts=r.max_attempts,
+                run_id=r.run_id,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                next_attempt_at=r.next_attempt_at,
+                error=r.error,
                 steps=steps.get(r.run_id or "", []),
             )
             for r in rows

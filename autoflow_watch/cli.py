@@ -1,0 +1,122 @@
+"""``autoflow-watch``: run, validate, status, rerun, backfill.
+
+stdout carries only a command's own output; logs and errors go to stderr. Exit codes:
+0 success, 1 a run failed, 2 usage error or invalid config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from autoflow_watch import __version__
+from autoflow_watch.config import Config, ConfigError, load_config
+from autoflow_watch.logs import configure
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"autoflow-watch: error: {message}\n")
+        sys.exit(EXIT_USAGE)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="autoflow-watch", description="Data-triggered notebook report pipelines.")
+    parser.add_argument("--version", action="version", version=f"autoflow-watch {__version__}")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", required=True, type=Path, help="the TOML config file")
+        return sub
+
+    run = command("run", "run the daemon (with --once: do what is due now, then exit)")
+    run.add_argument("--once", action="store_true", help="scan, poll, run everything due now, then exit")
+    command("validate", "check a config file and its notebooks; exit 0 or 2")
+    status = command("status", "show runs, their notebooks, attempts and errors")
+    status.add_argument("--workflow", help="only this workflow")
+    status.add_argument("--json", action="store_true", help="print a JSON array, one object per run")
+    rerun = command("rerun", "force a new run of the given dates (succeeded, failed or dead)")
+    rerun.add_argument("workflow")
+    rerun.add_argument("dates", nargs="+", type=_date, metavar="DATE")
+    backfill = command("backfill", "queue every eligible date in a range (earliest_date not applied)")
+    backfill.add_argument("workflow")
+    backfill.add_argument("--from", dest="start", required=True, type=_date, metavar="DATE")
+    backfill.add_argument("--to", dest="end", required=True, type=_date, metavar="DATE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure(args.log_level)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        for line in error.problems:
+            sys.stderr.write(f"config error: {line}\n")
+        return EXIT_USAGE
+    try:
+        return _dispatch(args, config)
+    except _UsageError as error:
+        sys.stderr.write(f"autoflow-watch: error: {error}\n")
+        return EXIT_USAGE
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    from autoflow_watch.daemon.lock import AlreadyRunning
+    from autoflow_watch.store import StoreError
+
+    try:
+        if args.command == "validate":
+            sys.stdout.write(
+                f"{config.source}: OK, {len(config.workflows)} workflow(s): {', '.join(sorted(config.workflows))}\n"
+            )
+            return EXIT_OK
+        if args.command == "run":
+            from autoflow_watch.daemon.loop import Daemon
+
+            return Daemon(config, once=args.once, json_logs=not sys.stderr.isatty()).run()
+        from autoflow_watch.cli_commands import backfill, rerun, status
+
+        if args.workflow is not None and args.workflow not in config.workflows:
+            raise _UsageError(
+                f"unknown workflow {args.workflow!r}; the config has: {', '.join(sorted(config.workflows))}"
+            )
+        if args.command == "status":
+            return status(config, args.workflow, as_json=args.json)
+        if args.command == "rerun":
+            return rerun(config, args.workflow, args.dates)
+        if args.command == "backfill":
+            if args.end < args.start:
+                raise _UsageError("--to must not be before --from")
+            return backfill(config, args.workflow, args.start, args.end)
+    except (StoreError, AlreadyRunning) as error:
+        sys.stderr.write(f"autoflow-watch: error: {error}\n")
+        return EXIT_USAGE
+    raise _UsageError(f"unknown command {args.command!r}")
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

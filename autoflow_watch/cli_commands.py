@@ -1,0 +1,97 @@
+"""The store-facing commands: status, rerun, backfill."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+
+from autoflow_watch.config import Config
+from autoflow_watch.planner import eligible_dates
+from autoflow_watch.store import RunStatus, Store
+from autoflow_watch.store.records import iso
+
+
+def status(config: Config, workflow: str | None, *, as_json: bool) -> int:
+    store = Store(config.state_url)
+    try:
+        runs = store.runs.status(workflow)
+    finally:
+        store.close()
+    if as_json:
+        json.dump([run.as_json() for run in runs], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not runs:
+        sys.stdout.write("no runs yet: drop markers into the inbox, or check `autoflow-watch validate`\n")
+        return 0
+    for run in runs:
+        sys.stdout.write(_describe(run) + "\n")
+    return 0
+
+
+def _describe(run: RunStatus) -> str:
+    took = ""
+    if run.started_at and run.finished_at:
+        took = f" in {run.finished_at - run.started_at:.1f}s"
+    line = (
+        f"{run.workflow}  {run.reference_date}  {run.state.value:<9}  attempt {run.attempts}/{run.max_attempts}"
+        f"{took}  {run.run_id or '-'}"
+    )
+    extra = []
+    if run.next_attempt_at and run.state.value == "failed":
+        extra.append(f"    next retry {iso(run.next_attempt_at)} (in {max(0, run.next_attempt_at - time.time()):.0f}s)")
+    if run.error:
+        extra.append(f"    error: {run.error}")
+    for step in run.steps:
+        duration = f"{step.duration_s:.1f}s" if step.duration_s is not None else "-"
+        extra.append(f"    {step.notebook:<24} {step.state:<9} {duration}" + (f"  {step.error}" if step.error else ""))
+    return "\n".join([line, *extra])
+
+
+def rerun(config: Config, workflow: str, dates: list[dt.date]) -> int:
+    wf = config.workflows[workflow]
+    store = Store(config.state_url)
+    try:
+        eligible = set(eligible_dates(wf, store.facts.dates_by_dataset(), ignore_earliest=True))
+        outcome = store.runs.requeue(workflow, dates)
+        missing = [d for d, what in outcome.items() if what == "missing"]
+        created = store.runs.ensure(workflow, [d for d in missing if d in eligible], wf.max_attempts)
+    finally:
+        store.close()
+    code = 0
+    for day in dates:
+        what = outcome[day]
+        if what == "missing":
+            if day in created:
+                what = "queued (new run)"
+            else:
+                what = f"not queued: no data for its stencil yet (needs {', '.join(wf.datasets)})"
+                code = 1
+        elif what == "after-current-attempt":
+            what = "running now; queued again when this attempt ends"
+        sys.stdout.write(f"{workflow} {day}: {what}\n")
+    return code
+
+
+def backfill(config: Config, workflow: str, start: dt.date, end: dt.date) -> int:
+    wf = config.workflows[workflow]
+    store = Store(config.state_url)
+    try:
+        eligible = [
+            d for d in eligible_dates(wf, store.facts.dates_by_dataset(), ignore_earliest=True) if start <= d <= end
+        ]
+        created = store.runs.ensure(workflow, eligible, wf.max_attempts)
+        requeued = store.runs.requeue(workflow, [d for d in eligible if d not in created], states=("failed", "dead"))
+    finally:
+        store.close()
+    again = [d for d, what in requeued.items() if what == "queued"]
+    skipped = len(eligible) - len(created) - len(again)
+    sys.stdout.write(
+        f"{workflow}: {len(eligible)} eligible date(s) from {start} to {end}: {len(created)} queued, "
+        f"{len(again)} failed/dead re-queued, {skipped} already done or running (use rerun to force)\n"
+    )
+    if not eligible:
+        sys.stdout.write(f"no date in that range has all of {', '.join(wf.datasets)} for its stencil\n")
+    return 0

@@ -1,0 +1,105 @@
+"""What happens when an attempt ends: publish, then record; or file the failure for debugging.
+
+Publishing comes before recording success, and the manifest carries the run_id, so a
+crash between the two is resolved by recovery without running or publishing twice.
+"""
+
+from __future__ import annotations
+
+import traceback
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from autoflow_watch.publish.outbox import publish_failure, publish_report
+
+from autoflow_watch import __version__
+from autoflow_watch.executor.job import RunJob
+from autoflow_watch.executor.local import Execution
+from autoflow_watch.executor.params import public_parameters
+from autoflow_watch.logs import get_logger, redact
+from autoflow_watch.store import Store
+from autoflow_watch.store.records import AttemptResult, RunState, iso
+
+MANIFEST_SCHEMA_VERSION = 1
+
+
+def run_parameters(job: RunJob) -> dict[str, Any]:
+    """The run-level parameters as recorded in the store and the manifest (secrets excluded)."""
+    values: dict[str, Any] = {
+        "reference_date": job.reference_date,
+        "date_ranges": job.date_ranges,
+        "workflow_name": job.workflow,
+        "run_id": job.run_id,
+    }
+    if job.flowapi_url:
+        values["flowapi_url"] = job.flowapi_url
+    values.update(job.parameters)
+    return public_parameters(values)
+
+
+def build_manifest(execution: Execution) -> dict[str, Any]:
+    job, result = execution.job, execution.result
+    assert result is not None
+    return {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "workflow": job.workflow,
+        "reference_date": job.reference_date,
+        "run_id": job.run_id,
+        "attempt": job.attempt,
+        "started_at": iso(job.started_at),
+        "finished_at": iso(execution.finished_at),
+        "parameters": run_parameters(job),
+        "notebooks": [
+            {"name": nb.name, "source_sha256": nb.source_sha256, "duration_s": nb.duration_s} for nb in result.notebooks
+        ],
+        "autoflow_watch_version": __version__,
+    }
+
+
+def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: timedelta) -> RunState:
+    """Publish what the attempt produced and move the run to its next state."""
+    job = execution.job
+    log = get_logger("autoflow_watch.run", workflow=job.workflow, reference_date=job.reference_date, run_id=job.run_id)
+    attempt = execution.attempt
+    if attempt.outcome == "succeeded":
+        try:
+            assert execution.result is not None
+            files = [Path(p) for p in execution.result.report_files]
+            folder = publish_report(outbox, job.workflow, job.reference_date, files, build_manifest(execution))
+            log.info("run.published", folder=str(folder), files=len(files))
+        except Exception as error:
+            attempt = AttemptResult("failed", "PublishError", f"publishing to the outbox failed: {error}")
+            log.error("run.publish_failed", error=str(error))
+    if attempt.outcome == "failed":
+        _file_failure(outbox, execution, attempt, log)
+    state = store.runs.finish(execution.claim, attempt, retry_backoff)
+    level = log.info if state is RunState.SUCCEEDED else log.warning
+    level("run.finished", state=state.value, attempt=job.attempt, outcome=attempt.outcome, error=attempt.error)
+    return state
+
+
+def _file_failure(outbox: Path, execution: Execution, attempt: AttemptResult, log: Any) -> None:
+    """Best effort: the executed notebook, its HTML and error.txt under outbox/_failed/."""
+    job = execution.job
+    work = Path(job.work_dir)
+    files = [Path(p) for p in execution.result.failed_files] if execution.result else []
+    if not files and attempt.failing_notebook and (work / f"{attempt.failing_notebook}.ipynb").exists():
+        files = [work / f"{attempt.failing_notebook}.ipynb"]
+    details = execution.result.traceback if execution.result and execution.result.traceback else ""
+    text = redact(
+        f"workflow: {job.workflow}\nreference_date: {job.reference_date}\nrun_id: {job.run_id}\n"
+        f"attempt: {job.attempt}\nnotebook: {attempt.failing_notebook or '-'}\n"
+        f"cell: {attempt.failing_cell if attempt.failing_cell is not None else '-'}\n"
+        f"error: {attempt.error_type}: {attempt.error}\n\n{_strip_ansi(details)}\n"
+    )
+    try:
+        publish_failure(outbox, job.workflow, job.reference_date, job.run_id, files, text)
+    except Exception as error:
+        log.error("run.failure_not_filed", error=str(error), details=traceback.format_exc(limit=2))
+
+
+def _strip_ansi(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)

@@ -1,0 +1,302 @@
+"""The daemon: start-up, the main loop, reload and shutdown.
+
+One main thread owns every decision (plan, claim, conclude, lease renewal); sources and
+run supervisors only record facts or report events and then wake it. That keeps the
+store's state changes in one place and makes the loop's liveness a true health signal.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from autoflow_watch.daemon.health import Health, WatchdogPinger
+from autoflow_watch.daemon.notify import Notifier
+from autoflow_watch.publish.outbox import apply_retention, clean_staging
+
+from autoflow_watch.config import Config, ConfigError, load_config
+from autoflow_watch.daemon.completion import conclude, run_parameters
+from autoflow_watch.daemon.context import Context
+from autoflow_watch.daemon.jobs import build_job, worker_environment
+from autoflow_watch.daemon.lock import InstanceLock
+from autoflow_watch.daemon.outbox_index import refresh_index
+from autoflow_watch.daemon.planning import plan_and_apply
+from autoflow_watch.daemon.recovery import recover_expired
+from autoflow_watch.daemon.sources import Sources
+from autoflow_watch.executor.job import RunJob
+from autoflow_watch.executor.local import Execution, LocalExecutor
+from autoflow_watch.logs import get_logger
+from autoflow_watch.store import Store
+from autoflow_watch.store.records import RunState
+
+log = get_logger("autoflow_watch.daemon")
+PLAN_EVERY_S = 15.0
+MAIN_MAX_AGE_S = 120.0
+
+
+class Daemon:
+    def __init__(self, config: Config, *, once: bool = False, json_logs: bool = True) -> None:
+        self.once = once
+        self.json_logs = json_logs
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.ctx = Context(config=config, store=Store(config.state_url), owner=owner)
+        self.lock = InstanceLock.for_store(config.state_url)
+        self.notifier = Notifier.from_environment()
+        self.health = Health()
+        self.executor = LocalExecutor(on_event=self._on_run_event, on_done=self._on_run_done)
+        self.sources = Sources(self.ctx)
+        self._done: queue.Queue[Execution] = queue.Queue()
+        self._stopping = threading.Event()
+        self._reload = threading.Event()
+        self._failed_this_session = 0
+        self._finished_this_session = 0
+        self._last_report = ""
+        self._status = ""
+
+    @property
+    def config(self) -> Config:
+        return self.ctx.config
+
+    # -- start-up --------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until SIGTERM (or, with ``once``, until nothing is due); return the exit code."""
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self._install_signals()
+            self._start_up()
+            self._main_loop()
+            self._shut_down()
+        finally:
+            self.ctx.store.close()
+            if self.lock is not None:
+                self.lock.release()
+        return 1 if self.once and self._failed_this_session else 0
+
+    def _start_up(self) -> None:
+        paths = self.config.app.paths
+        for folder in (paths.inbox, paths.outbox, paths.work):
+            folder.mkdir(parents=True, exist_ok=True)
+        removed = clean_staging(paths.outbox)
+        if removed:
+            log.info("outbox.staging_cleaned", removed=removed)
+        recover_expired(self.ctx.store, paths.outbox, self._backoffs(), all_running=self.lock is not None)
+        self.sources.start(once=self.once)
+        self.health.register_heartbeat("main", MAIN_MAX_AGE_S)
+        self.health.beat("main")
+        for name, check in self.sources.health_checks().items():
+            self.health.register(name, check)
+        plan_and_apply(self.config, self.ctx.store)
+        refresh_index(self.config, self.ctx.store)
+        self.notifier.ready(self._status_line())
+        if self.notifier.watchdog_interval:
+            self.pinger = WatchdogPinger(self.notifier, self.health)
+            self.pinger.start()
+        log.info(
+            "daemon.ready",
+            inbox=str(paths.inbox),
+            outbox=str(paths.outbox),
+            workflows=sorted(self.config.workflows),
+            once=self.once,
+        )
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._stopping.set()
+        self.ctx.wake.set()
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload.set()
+        self.ctx.wake.set()
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def _main_loop(self) -> None:
+        execution = self.config.app.execution
+        next_plan = time.monotonic() + PLAN_EVERY_S
+        next_lease = time.monotonic() + execution.lease_renew_interval.total_seconds()
+        next_retention = time.monotonic()
+        while not self._stopping.is_set():
+            self.health.beat("main")
+            if self._reload.is_set():
+                self._reload.clear()
+                self._reload_config()
+            now = time.monotonic()
+            if self.ctx.plan_requested.is_set() or now >= next_plan:
+                self.ctx.plan_requested.clear()
+                plan_and_apply(self.config, self.ctx.store)
+                next_plan = now + PLAN_EVERY_S
+            if now >= next_lease:
+                self._keep_leases()
+                next_lease = now + self.config.app.execution.lease_renew_interval.total_seconds()
+            if now >= next_retention and self.config.app.outbox.keep_days:
+                self._retention()
+                next_retention = now + 3600
+            self._conclude_finished()
+            claimed = self._dispatch()
+            self._update_status()
+            if self.once and not claimed and self.executor.active() == 0 and self._done.empty():
+                break
+            self.ctx.wake.wait(timeout=1.0)
+            self.ctx.wake.clear()
+
+    def _dispatch(self) -> int:
+        """Claim due runs while there is room; return how many were started."""
+        started = 0
+        limit = self.config.app.execution.max_parallel_runs
+        attempts = {name: wf.max_attempts for name, wf in self.config.workflows.items()}
+        ttl = self.config.app.execution.lease_timeout
+        while self.executor.active() < limit and not self._stopping.is_set():
+            claim = self.ctx.store.runs.claim_next(self.ctx.owner, attempts, ttl)
+            if claim is None:
+                break
+            workflow = self.config.workflows[claim.workflow]
+            job = build_job(self.config, workflow, claim)
+            self.ctx.store.runs.set_attempt_details(claim.run_id, parameters=run_parameters(job), work_dir=job.work_dir)
+            env = worker_environment(
+                self.config, workflow, self.sources.token() if workflow.flowapi_token else None, self.json_logs
+            )
+            log.info(
+                "run.started",
+                workflow=claim.workflow,
+                reference_date=claim.reference_date.isoformat(),
+                run_id=claim.run_id,
+                attempt=claim.attempt,
+            )
+            self.executor.submit(claim, job, env)
+            started += 1
+        return started
+
+    def _on_run_event(self, job: RunJob, event: dict[str, Any]) -> None:
+        """Called from a run's supervising thread: record progress, nothing else."""
+        runs = self.ctx.store.runs
+        kind = event.get("event")
+        if kind == "kernel":
+            attempt = runs.attempt(job.run_id) or {}
+            runs.set_attempt_details(job.run_id, kernel_pids=[*attempt.get("kernel_pids", []), int(event["pid"])])
+        elif kind == "step":
+            now = time.time()
+            state = str(event.get("state"))
+            runs.record_step(
+                job.run_id,
+                str(event.get("notebook")),
+                state,
+                started_at=now if state == "running" else None,
+                finished_at=None if state == "running" else now,
+                duration_s=event.get("duration_s"),
+                error=event.get("error"),
+            )
+
+    def _on_run_done(self, execution: Execution) -> None:
+        self._done.put(execution)
+        self.ctx.wake.set()
+
+    def _conclude_finished(self) -> None:
+        changed = False
+        while True:
+            try:
+                execution = self._done.get_nowait()
+            except queue.Empty:
+                break
+            workflow = self.config.workflows.get(execution.job.workflow)
+            backoff = workflow.retry_backoff if workflow else self.config.app.execution.retry_backoff
+            state = conclude(self.ctx.store, self.config.app.paths.outbox, execution, backoff)
+            self._finished_this_session += 1
+            if state in (RunState.FAILED, RunState.DEAD) and execution.attempt.outcome != "interrupted":
+                self._failed_this_session += 1
+            if state is RunState.SUCCEEDED:
+                self._last_report = f"{execution.job.workflow}/{execution.job.reference_date}"
+            changed = True
+        if changed:
+            refresh_index(self.config, self.ctx.store)
+
+    def _keep_leases(self) -> None:
+        execution = self.config.app.execution
+        lost = self.ctx.store.runs.renew(self.ctx.owner, self.executor.active_run_ids(), execution.lease_timeout)
+        for run_id in lost:
+            log.error("run.lease_lost", run_id=run_id)
+            self.executor.stop(run_id, "lease_lost")
+        own = set(self.executor.active_run_ids())
+        if recover_expired(
+            self.ctx.store, self.config.app.paths.outbox, self._backoffs(), all_running=False, own_runs=own
+        ):
+            refresh_index(self.config, self.ctx.store)
+
+    def _retention(self) -> None:
+        import datetime as dt
+
+        keep = self.config.app.outbox.keep_days
+        if keep:
+            removed = apply_retention(self.config.app.paths.outbox, keep, dt.date.today())
+            if removed:
+                log.info("outbox.retention", removed=[str(p) for p in removed])
+                refresh_index(self.config, self.ctx.store)
+
+    def _backoffs(self) -> dict[str, Any]:
+        return {name: wf.retry_backoff for name, wf in self.config.workflows.items()}
+
+    # -- status, reload, shutdown -------------------------------------------------------------------------
+    def _status_line(self) -> str:
+        counts = self.ctx.store.runs.counts()
+        text = f"{counts['running']} running, {counts['pending'] + counts['failed']} waiting, {counts['dead']} dead"
+        return text + (f"; last report {self._last_report}" if self._last_report else "")
+
+    def _update_status(self) -> None:
+        line = self._status_line()
+        if line != self._status:
+            self._status = line
+            self.notifier.status(line)
+            if self.once and sys.stderr.isatty():
+                sys.stderr.write(f"\r{line} | finished this run: {self._finished_this_session}   ")
+                sys.stderr.flush()
+
+    def _reload_config(self) -> None:
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config.source)
+        except ConfigError as error:
+            for line in error.problems:
+                log.error("config.reload_refused", problem=line)
+            log.error("config.reload_refused.kept_old", config=str(self.config.source))
+            self.notifier.ready(self._status_line())
+            return
+        if new.app.paths != self.config.app.paths:
+            log.warning("config.paths_changed_need_restart", config=str(new.source))
+            new = Config(new.source, new.app.model_copy(update={"paths": self.config.app.paths}), new.workflows)
+        self.ctx.config = new
+        self.ctx.prompt_planning()
+        log.info("config.reloaded", workflows=sorted(new.workflows))
+        self.notifier.ready(self._status_line())
+
+    def _shut_down(self) -> None:
+        grace = self.config.app.execution.shutdown_grace.total_seconds()
+        if not self.once:
+            self.notifier.stopping()
+            log.info("daemon.stopping", running=self.executor.active(), grace_s=grace)
+        self.sources.stop()
+        self.executor.shutdown(grace if self._stopping.is_set() else float("inf"))
+        self._conclude_finished()
+        if hasattr(self, "pinger"):
+            self.pinger.stop()
+        refresh_index(self.config, self.ctx.store)
+        if self.once and sys.stderr.isatty():
+            sys.stderr.write("\n")
+        log.info("daemon.stopped", finished=self._finished_this_session, failed=self._failed_this_session)
+
+
+def start_daemon(config_path: Path, *, once: bool, json_logs: bool) -> int:
+    return Daemon(load_config(config_path), once=once, json_logs=json_logs).run()

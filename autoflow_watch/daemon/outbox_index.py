@@ -1,0 +1,31 @@
+"""Keep ``outbox/index.html`` in step with the run records."""
+
+from __future__ import annotations
+
+from autoflow_watch.publish.index import IndexEntry, write_index
+
+from autoflow_watch.config import Config
+from autoflow_watch.logs import get_logger
+from autoflow_watch.store import Store
+
+log = get_logger("autoflow_watch.index")
+
+
+def refresh_index(config: Config, store: Store) -> None:
+    """Rewrite the index from the store; a failure is logged, never fatal (it is a convenience)."""
+    entries = [
+        IndexEntry(
+            workflow=run.workflow,
+            reference_date=run.reference_date.isoformat(),
+            state=run.state.value,
+            run_id=run.run_id,
+            attempts=run.attempts,
+            finished_at=run.finished_at,
+            error=run.error,
+        )
+        for run in store.runs.status()
+    ]
+    try:
+        write_index(config.app.paths.outbox, entries)
+    except Exception as error:
+        log.warning("outbox.index_failed", error=str(error))

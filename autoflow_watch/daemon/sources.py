@@ -1,0 +1,88 @@
+"""The daemon's sources: the inbox always, FlowAPI when configured. Both only record facts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from autoflow_watch.daemon.context import Context
+from autoflow_watch.logs import get_logger
+from autoflow_watch.sources.inbox import InboxSource
+from autoflow_watch.store.records import Fact, FactChange
+
+log = get_logger("autoflow_watch.sources")
+
+
+class Sources:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self.inbox: InboxSource | None = None
+        self.flowapi: object | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _is_used(self, dataset: str) -> bool:
+        return any(dataset in wf.datasets for wf in self._ctx.config.workflows.values())
+
+    def start(self, *, once: bool) -> None:
+        config = self._ctx.config.app
+        self.inbox = InboxSource(
+            config.paths.inbox,
+            config.inbox,
+            self._ctx.store.facts.record,
+            on_fact=self._ctx.prompt_planning,
+            is_used=self._is_used,
+        )
+        if once:
+            self._scan_until_settled(self.inbox)
+        else:
+            self.inbox.start()
+        if config.flowapi is not None:
+            self._start_flowapi(once)
+
+    def _scan_until_settled(self, inbox: InboxSource) -> None:
+        """``run --once``: a marker touched just now is waited for, not left for a next run."""
+        for folder in (inbox.inbox, inbox.processed, inbox.rejected):
+            folder.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self._ctx.config.app.inbox.settle.total_seconds() + 1.0
+        while inbox.scan().deferred and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def _start_flowapi(self, once: bool) -> None:
+        from autoflow_watch.sources.flowapi import FlowApiSource
+
+        config = self._ctx.config.app.flowapi
+        assert config is not None
+        source = FlowApiSource(config, self._record_many, on_new_facts=self._ctx.prompt_planning)
+        self.flowapi = source
+        if once:
+            outcome = source.poll_once()
+            log.info("flowapi.polled_once", outcome=str(outcome))
+            return
+        thread = threading.Thread(target=source.run, args=(self._stop,), name="flowapi-poller", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _record_many(self, facts: list[Fact]) -> None:
+        changes = self._ctx.store.facts.record_many(facts)
+        if any(change is FactChange.NEW for change in changes.values()):
+            self._ctx.prompt_planning()
+
+    def token(self) -> str | None:
+        return self.flowapi.token() if self.flowapi is not None else None  # type: ignore[attr-defined]
+
+    def health_checks(self) -> dict[str, Callable[[], bool]]:
+        checks: dict[str, Callable[[], bool]] = {}
+        if self.inbox is not None and self.inbox.running:
+            checks["inbox"] = self.inbox.healthy
+        if self.flowapi is not None and self._threads:
+            checks["flowapi"] = self.flowapi.healthy  # type: ignore[attr-defined]
+        return checks
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.inbox is not None and self.inbox.running:
+            self.inbox.stop()
+        for thread in self._threads:
+            thread.join(timeout=10)
