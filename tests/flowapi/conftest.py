@@ -1,0 +1,103 @@
+"""Fixtures for FlowAPI tests: the fake server, configs pointing at it, and captured output.
+
+``captured`` gathers everything the code under test could leak a token into — structlog
+events (before any redaction), stdlib log records (flowclient, httpx), Python warnings,
+and the process's stdout/stderr — so a test can assert the token appears in none of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from fake_flowapi import FakeFlowApi, fake_flowapi
+
+from autoflow_watch.config.model import FlowApiConfig
+
+__all__ = ["fake_flowapi"]
+
+MakeConfig = Callable[..., FlowApiConfig]
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    return tmp_path / "flowapi-token"
+
+
+@pytest.fixture
+def make_config(fake_flowapi: FakeFlowApi, token_file: Path) -> MakeConfig:
+    """``make_config(token=..., timeout=..., poll_interval=...)``: a FlowApiConfig for the fake.
+
+    Writes ``token`` (default: a fresh valid token) to the token file unless ``token=None``.
+    """
+
+    def make(token: str | None = "", **overrides: Any) -> FlowApiConfig:
+        if token == "":
+            token = fake_flowapi.make_token()
+        if token is not None:
+            token_file.write_text(token + "\n")
+        values: dict[str, Any] = {
+            "url": fake_flowapi.url,
+            "token_file": token_file,
+            "timeout": "2s",
+            "poll_interval": "60s",
+        }
+        values.update(overrides)
+        return FlowApiConfig(**values)
+
+    return make
+
+
+@dataclass
+class Captured:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    records: list[logging.LogRecord] = field(default_factory=list)
+    warned: list[warnings.WarningMessage] = field(default_factory=list)
+    capfd: pytest.CaptureFixture[str] | None = None
+    _out: str = ""
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == event]
+
+    def everything(self) -> str:
+        """All captured output as one text, to search for secrets."""
+        if self.capfd is not None:
+            out, err = self.capfd.readouterr()
+            self._out += out + err
+        parts = [repr(self.events), self._out]
+        parts += [f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in self.records]
+        parts += [str(w.message) for w in self.warned]
+        return "\n".join(parts)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, sink: list[logging.LogRecord]) -> None:
+        super().__init__(logging.DEBUG)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(record)
+
+
+@pytest.fixture
+def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Captured]:
+    result = Captured(capfd=capfd)
+    handler = _ListHandler(result.records)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        with structlog.testing.capture_logs() as events, warnings.catch_warnings(record=True) as warned:
+            result.events = events
+            result.warned = warned
+            yield result
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
