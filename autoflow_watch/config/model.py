@@ -79,7 +79,7 @@ class OutboxConfig(_Strict):
 
 
 class ReportConfig(_Strict):
-    formats: list[Literal["html", "pdf", "ipynb"]] = Field(default_factory=lambda: ["html", "pdf"])
+    formats: list[Literal["html", "pdf", "ipynb"]] = Field(default_factory=lambda: ["html", "pdf"])  # type: ignore[arg-type]
     show_code: bool = False
     pdf_engine: Literal["weasyprint", "chromium"] = "weasyprint"
 

@@ -22,7 +22,7 @@ from jupyter_client import AsyncKernelManager
 from autoflow_watch.executor.job import NotebookJob, RunJob
 
 
-class ReportingKernelManager(AsyncKernelManager):  # type: ignore[misc]
+class ReportingKernelManager(AsyncKernelManager):
     """An AsyncKernelManager that reports each kernel's pid and talks to it over unix sockets.
 
     IPC sockets in a private folder instead of TCP ports: no port races between parallel
