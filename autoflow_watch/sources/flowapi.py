@@ -153,11 +153,7 @@ class FlowApiSource:
             if not self._running or self._heartbeat is None:
                 return True
             age = time.monotonic() - self._heartbeat
-        limit = (
-            self.config.poll_interval.total_seconds()
-            + self.config.timeout.total_seconds()
-            + self._health_margin_s
-        )
+        limit = self.config.poll_interval.total_seconds() + self.config.timeout.total_seconds() + self._health_margin_s
         return age < limit
 
     # -- one poll ------------------------------------------------------------------------------------
@@ -246,8 +242,11 @@ class FlowApiSource:
             return
         condition = (outcome.kind or "error", outcome.message)
         fields = {
-            "kind": outcome.kind, "url": self.config.url, "error": outcome.message,
-            "next_retry_s": round(outcome.next_poll_s, 1), "failures": self._failures,
+            "kind": outcome.kind,
+            "url": self.config.url,
+            "error": outcome.message,
+            "next_retry_s": round(outcome.next_poll_s, 1),
+            "failures": self._failures,
         }
         if condition != self._failure:
             if self._failure is None:
@@ -263,13 +262,18 @@ class FlowApiSource:
 
     def _report_ok(self, outcome: PollOutcome, now: float) -> None:
         fields = {
-            "url": self.config.url, "datasets": len(outcome.datasets), "facts": outcome.facts,
-            "new_facts": outcome.new_facts, "duration_ms": round(outcome.duration_s * 1000, 1),
+            "url": self.config.url,
+            "datasets": len(outcome.datasets),
+            "facts": outcome.facts,
+            "new_facts": outcome.new_facts,
+            "duration_ms": round(outcome.duration_s * 1000, 1),
         }
         if self._failure is not None:
             log.info(
-                "flowapi.poll.recovered", after_kind=self._failure[0],
-                failed_for_s=round(now - self._failing_since, 1), **fields,
+                "flowapi.poll.recovered",
+                after_kind=self._failure[0],
+                failed_for_s=round(now - self._failing_since, 1),
+                **fields,
             )
             self._failure = None
         elif outcome.new_facts or not self._polled_ok:
@@ -284,7 +288,10 @@ class FlowApiSource:
         self._warned = set(skipped)
         for item in fresh[:MAX_WARNINGS_PER_POLL]:
             log.warning(
-                f"flowapi.{item.what}.skipped", url=self.config.url, dataset=item.dataset, value=item.value,
+                f"flowapi.{item.what}.skipped",
+                url=self.config.url,
+                dataset=item.dataset,
+                value=item.value,
                 reason=item.reason,
             )
         if len(fresh) > MAX_WARNINGS_PER_POLL:
@@ -298,7 +305,10 @@ class FlowApiSource:
             self._not_listed = missing
         for dataset in fresh:
             log.warning(
-                "flowapi.dataset.not_listed", url=self.config.url, dataset=dataset, workflows=list(wanted[dataset]),
+                "flowapi.dataset.not_listed",
+                url=self.config.url,
+                dataset=dataset,
+                workflows=list(wanted[dataset]),
                 hint="FlowAPI lists no dates for it; only inbox markers can provide it",
             )
 
@@ -313,7 +323,8 @@ class FlowApiSource:
         sub = claims.get("sub")
         log.info(
             "flowapi.token.rotated" if rotated else "flowapi.token.loaded",
-            origin=token_origin(self.config), user=sub[:80] if isinstance(sub, str) else show(sub),
+            origin=token_origin(self.config),
+            user=sub[:80] if isinstance(sub, str) else show(sub),
             expires_at=expires.isoformat() if expires else None,
         )
 
@@ -326,4 +337,6 @@ class FlowApiSource:
         except ValueError:
             loopback = False
         if not loopback:
-            log.warning("flowapi.insecure_url", url=self.config.url, hint="the token is sent in clear text; use https://")
+            log.warning(
+                "flowapi.insecure_url", url=self.config.url, hint="the token is sent in clear text; use https://"
+            )

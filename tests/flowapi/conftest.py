@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 import structlog
 from fake_flowapi import FakeFlowApi, fake_flowapi
 
+from autoflow_watch.config import load_config
 from autoflow_watch.config.model import FlowApiConfig
+from autoflow_watch.config.workflow import Workflow
 
 __all__ = ["fake_flowapi"]
 
@@ -56,13 +59,13 @@ def make_config(fake_flowapi: FakeFlowApi, token_file: Path) -> MakeConfig:
 
 @dataclass
 class Captured:
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[MutableMapping[str, Any]] = field(default_factory=list)
     records: list[logging.LogRecord] = field(default_factory=list)
     warned: list[warnings.WarningMessage] = field(default_factory=list)
     capfd: pytest.CaptureFixture[str] | None = None
     _out: str = ""
 
-    def named(self, event: str) -> list[dict[str, Any]]:
+    def named(self, event: str) -> list[MutableMapping[str, Any]]:
         return [e for e in self.events if e.get("event") == event]
 
     def everything(self) -> str:
@@ -101,3 +104,31 @@ def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Captured]:
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+
+
+LoadWorkflows = Callable[[str], "dict[str, Workflow]"]
+
+
+@pytest.fixture
+def load_workflows(tmp_path: Path) -> LoadWorkflows:
+    """``load_workflows(toml)``: Workflow objects from ``[[workflow]]`` tables, via the real loader.
+
+    Each workflow may use ``notebook.ipynb``: a tiny notebook whose parameters cell declares
+    ``reference_date`` and ``date_ranges``.
+    """
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir(exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    cell = nbformat.v4.new_code_cell("reference_date = None\ndate_ranges = None")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell("print(reference_date)")]
+    nbformat.write(nb, str(notebooks / "notebook.ipynb"))
+
+    def load(workflows_toml: str) -> dict[str, Workflow]:
+        config = tmp_path / "autoflow-watch.toml"
+        config.write_text(f'[paths]\nnotebooks = "notebooks"\nstate = "sqlite:///state.db"\n\n{workflows_toml}')
+        return load_config(config).workflows
+
+    return load

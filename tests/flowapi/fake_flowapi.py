@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -59,13 +59,14 @@ class FakeFlowApi:
 
     def __init__(
         self,
-        dates: Mapping[str, Sequence[object]] | None = None,
+        dates: Mapping[str, object] | None = None,
         *,
         key: str = "fake-flowapi-signing-key-not-a-secret",
         hang_s: float = 5.0,
     ) -> None:
         self.key = key
-        self.dates: dict[str, list[object]] = {k: list(v) for k, v in (dates or {}).items()}
+        # served as given: values may be anything JSON can carry, to test odd answers
+        self.dates: dict[str, object] = dict(dates or {})
         self.mode = "ok"
         self.hang_s = min(hang_s, MAX_HANG_S)
         self.trickle_interval_s = 0.3
@@ -82,7 +83,9 @@ class FakeFlowApi:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True  # a hanging handler never blocks server_close()
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-flowapi", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-flowapi", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -149,9 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         fake = self.fake
-        fake._record(
-            SeenRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
-        )
+        fake._record(SeenRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic()))
         if fake.mode == "raw":
             return self._send(fake.raw_status, fake.raw_body)
         if self.path.split("?")[0] != ROUTE:
