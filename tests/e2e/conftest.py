@@ -1,0 +1,62 @@
+"""Fixtures for end-to-end tests: one-notebook workflows whose cell misbehaves on purpose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from notebooks import write_notebook
+
+
+def single_notebook_project(folder: Path, cell: str, *, execution: str = "", workflow: str = "",
+                            formats: str = '["html"]') -> Path:
+    """A workflow ``faulty`` with one report notebook running ``cell``; returns the config path."""
+    write_notebook(folder / "notebooks" / "job.ipynb", 'reference_date = ""\nrun_id = ""', cell, title="# Faulty job")
+    config = folder / "autoflow.toml"
+    config.write_text(
+        f"""
+[paths]
+notebooks = "notebooks"
+inbox = "var/inbox"
+outbox = "var/outbox"
+work = "var/work"
+state = "sqlite:///var/state/autoflow.db"
+
+[execution]
+max_parallel_runs = 2
+cell_timeout = "60s"
+run_timeout = "5m"
+max_attempts = 2
+retry_backoff = "1s"
+shutdown_grace = "5s"
+lease_renew_interval = "1s"
+lease_timeout = "4s"
+{execution}
+
+[inbox]
+settle = "0.2s"
+rescan_interval = "2s"
+
+[[workflow]]
+name = "faulty"
+datasets = ["calls"]
+{workflow}
+
+  [[workflow.notebook]]
+  name = "job"
+  path = "job.ipynb"
+  report = {{ formats = {formats} }}
+""",
+        encoding="utf-8",
+    )
+    (folder / "var" / "inbox").mkdir(parents=True, exist_ok=True)
+    return config
+
+
+def drop_marker(config: Path, day: str = "2026-11-24") -> None:
+    (config.parent / "var" / "inbox" / f"calls_{day}.ready").touch()
+
+
+@pytest.fixture
+def state_db(tmp_path: Path) -> Path:
+    return tmp_path / "var" / "state" / "autoflow.db"
