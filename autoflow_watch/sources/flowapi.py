@@ -11,54 +11,28 @@ longer than ``timeout``. The token never reaches a log line or an exception mess
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
+from dataclasses import replace
 
 from autoflow_watch.config.model import FlowApiConfig
 from autoflow_watch.logs import get_logger
-from autoflow_watch.sources.flowapi_answer import Skipped, facts_from_answer, show
+from autoflow_watch.sources.flowapi_answer import facts_from_answer
 from autoflow_watch.sources.flowapi_fetch import PollError, Requester
-from autoflow_watch.sources.flowapi_token import (
-    FlowApiTokenError,
-    TokenCache,
-    expiry,
-    read_token,
-    scrub,
-    token_origin,
-)
+from autoflow_watch.sources.flowapi_report import PollOutcome, PollReporter, safe_url, unauthorized_hint
+from autoflow_watch.sources.flowapi_token import FlowApiTokenError, TokenCache, read_token, scrub
 from autoflow_watch.store.records import Fact, FactChange
 
-__all__ = ["FlowApiSource", "FlowApiTokenError", "PollOutcome", "facts_from_answer", "read_token"]
+__all__ = ["FlowApiSource", "FlowApiTokenError", "PollOutcome", "facts_from_answer", "read_token", "safe_url"]
 
 log = get_logger("autoflow_watch.flowapi")
 
 RETRY_START_S = 5.0
-REMIND_EVERY_S = 3600.0  # a condition that persists is logged again at most this often
 HEALTH_MARGIN_S = 60.0
-MAX_WARNINGS_PER_POLL = 20
-# Conditions that need a person (a new token, a permission) are errors; the rest are warnings.
-_NEEDS_ACTION = {"unauthorized", "forbidden", "token", "tls"}
+MIN_DELAY_S = 0.1  # even a zero poll_interval must not spin
 
 RecordFacts = Callable[[list[Fact]], "Mapping[Fact, FactChange] | None"]
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """What one poll did: ``kind`` is None when it succeeded, else why it failed."""
-
-    ok: bool
-    kind: str | None = None
-    facts: int = 0
-    new_facts: int = 0
-    datasets: tuple[str, ...] = ()
-    skipped: int = 0
-    message: str = ""
-    duration_s: float = 0.0
-    next_poll_s: float = 0.0
 
 
 class FlowApiSource:
@@ -88,22 +62,19 @@ class FlowApiSource:
         self._health_margin_s = health_margin_s
         self._tokens = TokenCache(config)
         self._requester = Requester(config)
-        self._lock = threading.Lock()
+        self._report = PollReporter(config)
+        self._lock = threading.Lock()  # state shared with the daemon's threads (health, wanted)
+        self._polling = threading.Lock()  # one poll at a time, whoever calls
         self._wanted: dict[str, tuple[str, ...]] = {}
+        self._wanted_changed = False
         self._seen: set[tuple[str, dt.date]] = set()
         self._failures = 0
-        self._failure: tuple[str, str] | None = None  # (kind, message) of the current condition
-        self._failing_since = 0.0
-        self._last_logged = 0.0
-        self._polled_ok = False
-        self._warned: set[Skipped] = set()
-        self._not_listed: frozenset[str] = frozenset()
         self._token_generation = 0
         self._heartbeat: float | None = None
         self._running = False
         if wanted is not None:
             self.set_wanted(wanted)
-        self._note_insecure_url()
+        self._report.transport_security()
 
     # -- the daemon's interface -----------------------------------------------------------------
     def set_wanted(self, datasets_by_workflow: Mapping[str, Iterable[str]]) -> None:
@@ -118,7 +89,7 @@ class FlowApiSource:
                 by_dataset.setdefault(dataset, []).append(workflow)
         with self._lock:
             self._wanted = {d: tuple(sorted(w)) for d, w in by_dataset.items()}
-            self._not_listed = frozenset()
+            self._wanted_changed = True
 
     def token(self) -> str | None:
         """The current token for kernels of ``flowapi_token = true`` workflows; None if unusable."""
@@ -145,7 +116,7 @@ class FlowApiSource:
         finally:
             with self._lock:
                 self._running = False
-            log.debug("flowapi.stopped", url=self.config.url)
+            log.debug("flowapi.stopped", url=self._report.url)
 
     def healthy(self) -> bool:
         """False only when the polling loop is stuck; a failing FlowAPI is not unhealthy."""
@@ -162,6 +133,10 @@ class FlowApiSource:
             self._heartbeat = time.monotonic()
 
     def _cycle(self, stop: threading.Event | None) -> PollOutcome:
+        with self._polling:
+            return self._cycle_locked(stop)
+
+    def _cycle_locked(self, stop: threading.Event | None) -> PollOutcome:
         self._beat()
         started = time.monotonic()
         try:
@@ -172,7 +147,7 @@ class FlowApiSource:
             outcome = PollOutcome(ok=False, kind="error", message=self._scrub(f"{type(error).__name__}: {error}"))
         outcome = replace(outcome, duration_s=time.monotonic() - started, next_poll_s=self._next_poll(outcome))
         self._beat()
-        self._report(outcome)
+        self._report.outcome(outcome, self._failures)
         return outcome
 
     def _poll(self, stop: threading.Event | None) -> PollOutcome:
@@ -185,14 +160,19 @@ class FlowApiSource:
             answer = self._requester.fetch(token, stop)
         except PollError as error:
             if error.kind == "unauthorized":
-                raise PollError(error.kind, error.message + self._unauthorized_hint()) from None
+                hint = unauthorized_hint(self.config, self._tokens.claims())
+                raise PollError(error.kind, error.message + hint) from None
             raise
         parsed = facts_from_answer(answer)
-        self._warn_skipped(parsed.skipped)
+        self._report.skipped(parsed.skipped)
         new = self._store(parsed.facts)
         if new and self._on_new_facts is not None:
             self._on_new_facts()
-        self._warn_not_listed(set(parsed.datasets))
+        with self._lock:
+            wanted, changed, self._wanted_changed = dict(self._wanted), self._wanted_changed, False
+        if changed:
+            self._report.forget_not_listed()  # a reload: say again what is still missing
+        self._report.not_listed(wanted, set(parsed.datasets))
         return PollOutcome(
             ok=True, facts=len(parsed.facts), new_facts=new, datasets=parsed.datasets, skipped=len(parsed.skipped)
         )
@@ -215,128 +195,19 @@ class FlowApiSource:
         interval = self.config.poll_interval.total_seconds()
         if outcome.ok:
             self._failures = 0
-            return interval
+            return max(MIN_DELAY_S, interval)
         if outcome.kind == "stopped":
             return 0.0
         self._failures += 1
-        return min(self._retry_start_s * 2 ** min(self._failures - 1, 30), interval)
+        return max(MIN_DELAY_S, min(self._retry_start_s * 2 ** min(self._failures - 1, 30), interval))
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._tokens.known_secrets())
 
-    def _unauthorized_hint(self) -> str:
-        expires = expiry(self._tokens.claims())
-        origin = token_origin(self.config)
-        if expires is not None and expires <= dt.datetime.now(dt.timezone.utc):
-            when = f"{expires:%Y-%m-%dT%H:%M:%SZ}"
-            return f"; the token in {origin} expired at {when}: put a new one there (no restart needed)"
-        return f"; check the token in {origin} (it is re-read when it changes)"
-
-    # -- logging: once per condition ------------------------------------------------------------------
-    def _report(self, outcome: PollOutcome) -> None:
-        now = time.monotonic()
-        if outcome.kind == "stopped":
-            return
-        if outcome.ok:
-            self._report_ok(outcome, now)
-            return
-        condition = (outcome.kind or "error", outcome.message)
-        fields = {
-            "kind": outcome.kind,
-            "url": self.config.url,
-            "error": outcome.message,
-            "next_retry_s": round(outcome.next_poll_s, 1),
-            "failures": self._failures,
-        }
-        if condition != self._failure:
-            if self._failure is None:
-                self._failing_since = now
-            self._failure, self._last_logged = condition, now
-            level = log.error if outcome.kind in _NEEDS_ACTION else log.warning
-            level("flowapi.poll.failed", **fields)
-        elif now - self._last_logged >= REMIND_EVERY_S:
-            self._last_logged = now
-            log.warning("flowapi.poll.failed", still_failing_s=round(now - self._failing_since), **fields)
-        else:
-            log.debug("flowapi.poll.failed", repeated=True, **fields)
-
-    def _report_ok(self, outcome: PollOutcome, now: float) -> None:
-        fields = {
-            "url": self.config.url,
-            "datasets": len(outcome.datasets),
-            "facts": outcome.facts,
-            "new_facts": outcome.new_facts,
-            "duration_ms": round(outcome.duration_s * 1000, 1),
-        }
-        if self._failure is not None:
-            log.info(
-                "flowapi.poll.recovered",
-                after_kind=self._failure[0],
-                failed_for_s=round(now - self._failing_since, 1),
-                **fields,
-            )
-            self._failure = None
-        elif outcome.new_facts or not self._polled_ok:
-            log.info("flowapi.poll.ok", **fields)
-        else:
-            log.debug("flowapi.poll.ok", **fields)
-        self._polled_ok = True
-
-    def _warn_skipped(self, skipped: list[Skipped]) -> None:
-        """Warn about each odd item once (not every poll), at most a screenful per poll."""
-        fresh = [item for item in skipped if item not in self._warned]
-        self._warned = set(skipped)
-        for item in fresh[:MAX_WARNINGS_PER_POLL]:
-            log.warning(
-                f"flowapi.{item.what}.skipped",
-                url=self.config.url,
-                dataset=item.dataset,
-                value=item.value,
-                reason=item.reason,
-            )
-        if len(fresh) > MAX_WARNINGS_PER_POLL:
-            log.warning("flowapi.answer.skipped_more", url=self.config.url, more=len(fresh) - MAX_WARNINGS_PER_POLL)
-
-    def _warn_not_listed(self, listed: set[str]) -> None:
-        with self._lock:
-            wanted = dict(self._wanted)
-            missing = frozenset(d for d in wanted if d not in listed)
-            fresh = sorted(missing - self._not_listed)
-            self._not_listed = missing
-        for dataset in fresh:
-            log.warning(
-                "flowapi.dataset.not_listed",
-                url=self.config.url,
-                dataset=dataset,
-                workflows=list(wanted[dataset]),
-                hint="FlowAPI lists no dates for it; only inbox markers can provide it",
-            )
-
     def _note_token(self) -> None:
         """Log (without the token) when a new token was loaded: start-up or rotation."""
-        if self._tokens.generation == self._token_generation:
-            return
-        rotated = self._token_generation != 0
-        self._token_generation = self._tokens.generation
-        claims = self._tokens.claims()
-        expires = expiry(claims)
-        sub = claims.get("sub")
-        log.info(
-            "flowapi.token.rotated" if rotated else "flowapi.token.loaded",
-            origin=token_origin(self.config),
-            user=sub[:80] if isinstance(sub, str) else show(sub),
-            expires_at=expires.isoformat() if expires else None,
-        )
-
-    def _note_insecure_url(self) -> None:
-        parts = urlsplit(self.config.url)
-        if parts.scheme != "http":
-            return
-        try:
-            loopback = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname or "").is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            log.warning(
-                "flowapi.insecure_url", url=self.config.url, hint="the token is sent in clear text; use https://"
-            )
+        generation = self._tokens.generation
+        if generation != self._token_generation:
+            rotated = self._token_generation != 0
+            self._token_generation = generation
+            self._report.token_loaded(self._tokens.claims(), rotated)

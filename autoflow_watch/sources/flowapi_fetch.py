@@ -49,18 +49,32 @@ def silence_insecure_warning() -> None:
     warnings.filterwarnings("ignore", message=_INSECURE, category=UserWarning)
 
 
-def fetch_available_dates(config: FlowApiConfig, token: str) -> object:
+def tls_verification(config: FlowApiConfig) -> ssl.SSLContext | bool:
+    """What httpx should verify the server with, built once per source rather than per poll.
+
+    A CA file or folder becomes an ``SSLContext`` (httpx deprecates passing the path);
+    ``true`` is httpx's default context (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``).
+    """
+    setting = config.ssl_certificate
+    if setting is False:
+        return False
+    try:
+        if setting is True:
+            return httpx.create_ssl_context()
+        if setting.is_dir():
+            return ssl.create_default_context(capath=str(setting))
+        return ssl.create_default_context(cafile=str(setting))
+    except (OSError, ssl.SSLError) as error:
+        raise PollError("tls", f"cannot load the CA certificates in {setting}: {error}") from None
+
+
+def fetch_available_dates(config: FlowApiConfig, token: str, verify: ssl.SSLContext | bool = True) -> object:
     """``flowclient.connect`` + ``get_available_dates``; raise :class:`PollError` on any failure."""
-    verify: str | bool = (
-        str(config.ssl_certificate) if not isinstance(config.ssl_certificate, bool) else config.ssl_certificate
-    )
     try:
         conn = flowclient.connect(url=config.url, token=token, ssl_certificate=verify)
     except FlowclientConnectionError:
         # The token was checked before; flowclient's message would contain it, so say only this.
         raise PollError("token", "flowclient could not use the token (not a JWT with a 'sub' claim)") from None
-    except Exception as error:  # e.g. a bad certificate path: httpx raises at client creation
-        raise PollError("tls", f"cannot set up the HTTP client: {type(error).__name__}: {error}") from None
     try:
         conn.session.timeout = httpx.Timeout(config.timeout.total_seconds())
         conn.session.event_hooks = {"request": [], "response": [check_response]}
@@ -158,13 +172,17 @@ class Requester:
         self._config = config
         self._grace_s = grace_s
         self._abandoned: _Worker | None = None
+        self._verify: ssl.SSLContext | bool | None = None  # built on first use: a bad CA path is a poll error
 
     def fetch(self, token: str, stop: threading.Event | None = None) -> object:
         """The raw ``available_dates`` mapping, or :class:`PollError` (kind ``stopped`` on stop)."""
         if self._abandoned is not None and not self._abandoned.done.is_set():
             raise PollError("timeout", "the previous request to FlowAPI has still not returned; not sending another")
         self._abandoned = None
-        worker = _Worker(lambda: fetch_available_dates(self._config, token))
+        if self._verify is None:
+            self._verify = tls_verification(self._config)
+        verify = self._verify
+        worker = _Worker(lambda: fetch_available_dates(self._config, token, verify))
         worker.thread.start()
         limit = self._config.timeout.total_seconds() + self._grace_s
         deadline = time.monotonic() + limit

@@ -20,11 +20,13 @@ another folder's conftest can do ``from fake_flowapi import fake_flowapi`` after
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -63,8 +65,11 @@ class FakeFlowApi:
         *,
         key: str = "fake-flowapi-signing-key-not-a-secret",
         hang_s: float = 5.0,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
+        """``tls=(certfile, keyfile)`` serves https:// instead of http://."""
         self.key = key
+        self.tls = tls
         # served as given: values may be anything JSON can carry, to test odd answers
         self.dates: dict[str, object] = dict(dates or {})
         self.mode = "ok"
@@ -83,6 +88,10 @@ class FakeFlowApi:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True  # a hanging handler never blocks server_close()
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-flowapi", daemon=True
         )
@@ -108,7 +117,8 @@ class FakeFlowApi:
     def url(self) -> str:
         assert self._httpd is not None, "start() the fake first"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host!s}:{port}"
 
     # -- test controls -----------------------------------------------------------------------------
     def make_token(self, sub: str | None = "autoflow-watch", *, key: str | None = None, **claims: Any) -> str:

@@ -103,6 +103,10 @@ def test_dataset_a_workflow_waits_for_but_server_does_not_list_warns_once(
     del fake_flowapi.dates["mds"]
     source.poll_once()  # it went away again: that is a change, so it is said again
     assert len(captured.named("flowapi.dataset.not_listed")) == 2
+    source.set_wanted({"daily": ["calls", "mds"]})  # a config reload says it once more
+    source.poll_once()
+    assert [w["workflows"] for w in captured.named("flowapi.dataset.not_listed")][-1] == ["daily"]
+    assert len(captured.named("flowapi.dataset.not_listed")) == 3
 
 
 def test_earliest_date_and_stencil_filter_reference_dates(

@@ -8,10 +8,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import Captured, MakeConfig
 from fake_flowapi import FakeFlowApi
 
 from autoflow_watch.config.model import FlowApiConfig
+from autoflow_watch.sources import flowapi_report
 from autoflow_watch.sources.flowapi import FlowApiSource, PollOutcome
 from autoflow_watch.store import Fact
 
@@ -89,6 +91,20 @@ def test_unauthorized_is_said_plainly_once_and_again_when_it_changes(
     assert kinds(captured, "debug") == ["unauthorized", "unauthorized"]  # the repeats
     assert "HTTP 401: Token has expired" in outcomes[0].message and str(token_file) in outcomes[0].message
     assert len(captured.named("flowapi.poll.recovered")) == 1
+
+
+def test_a_lasting_failure_is_reminded_not_repeated(
+    fake_flowapi: FakeFlowApi, make_config: MakeConfig, captured: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = FlowApiSource(make_config(), lambda facts: None)
+    fake_flowapi.set_mode("server_error")
+    source.poll_once()
+    monkeypatch.setattr(flowapi_report, "REMIND_EVERY_S", 0.0)  # as if an hour had passed
+
+    source.poll_once()
+
+    first, reminder = captured.named("flowapi.poll.failed")
+    assert "still_failing_s" not in first and reminder["log_level"] == "warning" and "still_failing_s" in reminder
 
 
 def test_expired_token_says_when_it_expired(fake_flowapi: FakeFlowApi, make_config: MakeConfig) -> None:
