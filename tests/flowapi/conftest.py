@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,13 @@ import nbformat
 import pytest
 import structlog
 from fake_flowapi import FakeFlowApi, fake_flowapi
+from flowapi_helpers import Captured, ListHandler, LoadWorkflows, MakeConfig
 
 from autoflow_watch.config import load_config
 from autoflow_watch.config.model import FlowApiConfig
 from autoflow_watch.config.workflow import Workflow
 
 __all__ = ["fake_flowapi"]
-
-MakeConfig = Callable[..., FlowApiConfig]
 
 
 @pytest.fixture
@@ -57,41 +55,10 @@ def make_config(fake_flowapi: FakeFlowApi, token_file: Path) -> MakeConfig:
     return make
 
 
-@dataclass
-class Captured:
-    events: list[MutableMapping[str, Any]] = field(default_factory=list)
-    records: list[logging.LogRecord] = field(default_factory=list)
-    warned: list[warnings.WarningMessage] = field(default_factory=list)
-    capfd: pytest.CaptureFixture[str] | None = None
-    _out: str = ""
-
-    def named(self, event: str) -> list[MutableMapping[str, Any]]:
-        return [e for e in self.events if e.get("event") == event]
-
-    def everything(self) -> str:
-        """All captured output as one text, to search for secrets."""
-        if self.capfd is not None:
-            out, err = self.capfd.readouterr()
-            self._out += out + err
-        parts = [repr(self.events), self._out]
-        parts += [f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in self.records]
-        parts += [str(w.message) for w in self.warned]
-        return "\n".join(parts)
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self, sink: list[logging.LogRecord]) -> None:
-        super().__init__(logging.DEBUG)
-        self.sink = sink
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.sink.append(record)
-
-
 @pytest.fixture
 def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Captured]:
     result = Captured(capfd=capfd)
-    handler = _ListHandler(result.records)
+    handler = ListHandler(result.records)
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
@@ -104,9 +71,6 @@ def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Captured]:
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
-
-
-LoadWorkflows = Callable[[str], "dict[str, Workflow]"]
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from conftest import Captured, LoadWorkflows, MakeConfig
 from fake_flowapi import FakeFlowApi
+from flowapi_helpers import Captured, LoadWorkflows, MakeConfig
 
 from autoflow_watch.planner import plan
 from autoflow_watch.sources.flowapi import FlowApiSource

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Captured, MakeConfig
 from fake_flowapi import FakeFlowApi
+from flowapi_helpers import Captured, MakeConfig
 
 from autoflow_watch.config.model import FlowApiConfig
 from autoflow_watch.sources import flowapi_report

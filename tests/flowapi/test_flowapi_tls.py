@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Captured
 from fake_flowapi import FakeFlowApi
+from flowapi_helpers import Captured
 
 from autoflow_watch.config.model import FlowApiConfig
 from autoflow_watch.sources.flowapi import FlowApiSource

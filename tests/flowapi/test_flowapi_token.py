@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Captured, MakeConfig
 from fake_flowapi import FakeFlowApi
+from flowapi_helpers import Captured, MakeConfig
 
 from autoflow_watch.config.model import FlowApiConfig
 from autoflow_watch.sources.flowapi import FlowApiSource, FlowApiTokenError, read_token
