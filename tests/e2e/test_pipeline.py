@@ -28,13 +28,13 @@ def test_markers_become_a_published_report_with_manifest_and_index(project):
     finally:
         assert daemon.stop() == 0
     html = (report / "report.html").read_text(encoding="utf-8")
-    assert "The total for" in html and "42000" in html, "the report's values are in the HTML"
+    assert "The total for" in html and "41000" in html, "the report's values are in the HTML"
     assert "read_notebook" not in html, "code cells are hidden"
     pdf = (report / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", str(report / "report.pdf"), "-"], capture_output=True, text=True).stdout
-        assert "42000" in text
+        assert "41000" in text
     manifest = json.loads((report / "manifest.json").read_text())
     assert manifest["workflow"] == "daily" and manifest["reference_date"] == "2026-11-24"
     assert {nb["name"] for nb in manifest["notebooks"]} == {"aggregate", "report"}

@@ -1,0 +1,1 @@
+"""Publishing: atomic report folders, failed attempts for debugging, the outbox index."""
