@@ -75,6 +75,8 @@ def fetch_available_dates(config: FlowApiConfig, token: str, verify: ssl.SSLCont
     except FlowclientConnectionError:
         # The token was checked before; flowclient's message would contain it, so say only this.
         raise PollError("token", "flowclient could not use the token (not a JWT with a 'sub' claim)") from None
+    if not isinstance(getattr(conn, "session", None), httpx.Client):  # the timeout and hook below need httpx
+        raise PollError("error", "this flowclient does not use an httpx session; install flowclient >= 1.30")
     try:
         conn.session.timeout = httpx.Timeout(config.timeout.total_seconds())
         conn.session.event_hooks = {"request": [], "response": [check_response]}

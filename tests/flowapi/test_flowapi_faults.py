@@ -203,7 +203,8 @@ def test_run_polls_backs_off_and_stops_promptly(fake_flowapi: FakeFlowApi, make_
     times = [r.at for r in fake_flowapi.seen()]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) >= 4
-    assert [round(g, 1) for g in gaps[:3]] == [0.1, 0.2, 0.4]  # 0.1 s, doubled, capped at poll_interval
+    for gap, expected in zip(gaps, [0.1, 0.2, 0.4, 0.4], strict=False):  # 0.1 s, doubled, capped at poll_interval
+        assert expected <= gap < expected + 0.15
 
 
 def test_stop_during_a_hang_returns_at_once(fake_flowapi: FakeFlowApi, make_config: MakeConfig) -> None:
