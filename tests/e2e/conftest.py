@@ -13,7 +13,7 @@ def single_notebook_project(folder: Path, cell: str, *, execution: str = "", wor
     """A workflow ``faulty`` with one report notebook running ``cell``; returns the config path."""
     write_notebook(folder / "notebooks" / "job.ipynb", 'reference_date = ""\nrun_id = ""', cell, title="# Faulty job")
     config = folder / "autoflow.toml"
-    config.write_text(
+    text = _override(
         f"""
 [paths]
 notebooks = "notebooks"
@@ -31,7 +31,6 @@ retry_backoff = "1s"
 shutdown_grace = "5s"
 lease_renew_interval = "1s"
 lease_timeout = "4s"
-{execution}
 
 [inbox]
 settle = "0.2s"
@@ -47,8 +46,9 @@ datasets = ["calls"]
   path = "job.ipynb"
   report = {{ formats = {formats} }}
 """,
-        encoding="utf-8",
+        execution,
     )
+    config.write_text(text, encoding="utf-8")
     (folder / "var" / "inbox").mkdir(parents=True, exist_ok=True)
     return config
 
@@ -60,3 +60,14 @@ def drop_marker(config: Path, day: str = "2026-11-24") -> None:
 @pytest.fixture
 def state_db(tmp_path: Path) -> Path:
     return tmp_path / "var" / "state" / "autoflow.db"
+
+
+def _override(text: str, settings: str) -> str:
+    """Replace the default ``key = value`` lines of [execution] by the test's own."""
+    for line in filter(None, (raw.strip() for raw in settings.splitlines())):
+        key = line.split("=", 1)[0].strip()
+        lines = text.splitlines()
+        index = next(i for i, existing in enumerate(lines) if existing.startswith(f"{key} ="))
+        lines[index] = line
+        text = "\n".join(lines) + "\n"
+    return text
