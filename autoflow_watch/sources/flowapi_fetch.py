@@ -28,6 +28,7 @@ from flowclient.errors import FlowclientConnectionError
 from autoflow_watch.config.model import FlowApiConfig
 
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # years of dates for dozens of types are well under 1 MiB
+MAX_ERROR_BYTES = 64 * 1024
 DEADLINE_GRACE_S = 1.0  # the hard deadline trails httpx's own timeouts by this much
 _INSECURE = "Communications with this server are NOT SECURE"
 
@@ -111,10 +112,17 @@ def check_response(response: httpx.Response) -> None:
 
 
 def _server_message(response: httpx.Response) -> str:
-    """The ``msg`` of a JSON error body (as FlowAPI sends), shortened; never the raw body."""
+    """The ``msg`` of a JSON error body (as FlowAPI sends), shortened; never the raw body.
+
+    Reads at most ``MAX_ERROR_BYTES``: an error page is not worth unbounded memory.
+    """
     try:
-        response.read()
-        message = response.json().get("msg")
+        body = b""
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_ERROR_BYTES:
+                return ""
+        message = json.loads(body).get("msg")
     except Exception:
         return ""
     return " ".join(message.split())[:200] if isinstance(message, str) else ""

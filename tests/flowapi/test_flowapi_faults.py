@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import socket
 import threading
 import time
@@ -149,6 +150,19 @@ def test_bad_json_and_unexpected_statuses_are_bad_responses(fake_flowapi: FakeFl
         "418": "bad_response",
         "503": "server_error",
     }
+
+
+def test_error_bodies_are_read_only_in_part_and_only_their_msg_is_kept(
+    fake_flowapi: FakeFlowApi, make_config: MakeConfig
+) -> None:
+    source = FlowApiSource(make_config(), lambda facts: None)
+    fake_flowapi.set_raw(500, json.dumps({"msg": "x" * 100_000}))
+    huge = source.poll_once()
+    fake_flowapi.set_raw(502, json.dumps({"msg": "upstream\nflowdb down", "trace": "secret internals"}))
+    small = source.poll_once()
+
+    assert (huge.kind, huge.message) == ("server_error", "FlowAPI failed (HTTP 500)")
+    assert (small.kind, small.message) == ("server_error", "FlowAPI failed (HTTP 502: upstream flowdb down)")
 
 
 def test_refused_connection_is_reported_as_refused(make_config: MakeConfig) -> None:
