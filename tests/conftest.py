@@ -32,6 +32,10 @@ import scrapbook as sb
 from IPython.display import Markdown, display
 total = sb.read_notebook(aggregate).scraps["total"].data
 display(Markdown(f"The total for **{reference_date}** is **{total * 1000}** calls."))
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.bar(["a", "b"], [total, total / 2])
+ax.set_title("Calls chart")
 """
 
 

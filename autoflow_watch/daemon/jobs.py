@@ -51,6 +51,7 @@ def worker_environment(config: Config, workflow: Workflow, token: str | None, js
     """The daemon's environment minus every secret, plus the token only where it was asked for."""
     env = dict(os.environ)
     env.pop(TOKEN_ENV, None)
+    env.pop("MPLBACKEND", None)  # a non-inline backend would stop figures from reaching the report
     if config.app.flowapi is not None and config.app.flowapi.token_env:
         env.pop(config.app.flowapi.token_env, None)
     for key in list(env):
@@ -59,6 +60,5 @@ def worker_environment(config: Config, workflow: Workflow, token: str | None, js
     if workflow.flowapi_token and token:
         env[TOKEN_ENV] = token
     env["AUTOFLOW_WATCH_LOG_JSON"] = "1" if json_logs else "0"
-    env.setdefault("MPLBACKEND", "Agg")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     return env

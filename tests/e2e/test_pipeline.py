@@ -30,6 +30,7 @@ def test_markers_become_a_published_report_with_manifest_and_index(project):
     html = (report / "report.html").read_text(encoding="utf-8")
     assert "The total for" in html and "41000" in html, "the report's values are in the HTML"
     assert "read_notebook" not in html, "code cells are hidden"
+    assert 'src="data:image/png;base64,' in html, "a figure left to inline display is embedded"
     pdf = (report / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
     if shutil.which("pdftotext"):
