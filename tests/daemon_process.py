@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.1, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.1, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -24,12 +26,17 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def cli(config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cli(
+    config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run one ``autoflow-watch`` command to completion."""
     command, rest = args[0], args[1:]
     return subprocess.run(
         [sys.executable, "-m", "autoflow_watch", command, "--config", str(config), *rest],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -72,7 +79,9 @@ class DaemonProcess:
         def seen() -> list[dict[str, Any]] | None:
             assert self.process is not None
             if self.process.poll() is not None and len(self.events(name)) < count:
-                raise AssertionError(f"daemon exited with {self.process.returncode} before {name!r}:\n{self.log_text()}")
+                raise AssertionError(
+                    f"daemon exited with {self.process.returncode} before {name!r}:\n{self.log_text()}"
+                )
             found = self.events(name)
             return found if len(found) >= count else None
 

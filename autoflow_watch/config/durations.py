@@ -9,11 +9,13 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_duration(text: str | int | float) -> timedelta:
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
     """Parse ``"10m"`` into a timedelta; bare numbers are seconds.
 
     Raises ValueError with a message that shows the accepted forms.
     """
+    if isinstance(text, timedelta):
+        return text
     if isinstance(text, bool):
         raise ValueError(f"expected a duration like '30s', '10m', '1h' or '2d', got {text!r}")
     if isinstance(text, (int, float)):

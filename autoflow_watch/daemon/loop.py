@@ -19,15 +19,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from autoflow_watch.daemon.health import Health, WatchdogPinger
-from autoflow_watch.daemon.notify import Notifier
-from autoflow_watch.publish.outbox import apply_retention, clean_staging
-
 from autoflow_watch.config import Config, ConfigError, load_config
 from autoflow_watch.daemon.completion import conclude, run_parameters
 from autoflow_watch.daemon.context import Context
+from autoflow_watch.daemon.health import Health, WatchdogPinger
 from autoflow_watch.daemon.jobs import build_job, worker_environment
 from autoflow_watch.daemon.lock import InstanceLock
+from autoflow_watch.daemon.notify import Notifier
 from autoflow_watch.daemon.outbox_index import refresh_index
 from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.daemon.recovery import recover_expired
@@ -35,6 +33,7 @@ from autoflow_watch.daemon.sources import Sources
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.executor.local import Execution, LocalExecutor
 from autoflow_watch.logs import get_logger
+from autoflow_watch.publish.outbox import apply_retention, clean_staging
 from autoflow_watch.store import Store
 from autoflow_watch.store.records import RunState
 
@@ -277,7 +276,10 @@ class Daemon:
         if new.app.paths != self.config.app.paths:
             log.warning("config.paths_changed_need_restart", config=str(new.source))
             new = Config(new.source, new.app.model_copy(update={"paths": self.config.app.paths}), new.workflows)
+        if new.app.flowapi != self.config.app.flowapi:
+            log.warning("config.flowapi_changed_need_restart", config=str(new.source))
         self.ctx.config = new
+        self.sources.reconfigure()
         self.ctx.prompt_planning()
         log.info("config.reloaded", workflows=sorted(new.workflows))
         self.notifier.ready(self._status_line())

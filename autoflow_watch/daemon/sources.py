@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from autoflow_watch.daemon.context import Context
 from autoflow_watch.logs import get_logger
+from autoflow_watch.sources.flowapi import FlowApiSource
 from autoflow_watch.sources.inbox import InboxSource
 from autoflow_watch.store.records import Fact, FactChange
 
@@ -18,7 +19,7 @@ class Sources:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self.inbox: InboxSource | None = None
-        self.flowapi: object | None = None
+        self.flowapi: FlowApiSource | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -49,12 +50,18 @@ class Sources:
         while inbox.scan().deferred and time.monotonic() < deadline:
             time.sleep(0.2)
 
-    def _start_flowapi(self, once: bool) -> None:
-        from autoflow_watch.sources.flowapi import FlowApiSource
+    def _wanted(self) -> dict[str, tuple[str, ...]]:
+        return {name: wf.datasets for name, wf in self._ctx.config.workflows.items()}
 
+    def reconfigure(self) -> None:
+        """After a reload: tell FlowAPI which datasets the workflows now wait for."""
+        if self.flowapi is not None:
+            self.flowapi.set_wanted(self._wanted())
+
+    def _start_flowapi(self, once: bool) -> None:
         config = self._ctx.config.app.flowapi
         assert config is not None
-        source = FlowApiSource(config, self._record_many, on_new_facts=self._ctx.prompt_planning)
+        source = FlowApiSource(config, self._record_many, on_new_facts=self._ctx.prompt_planning, wanted=self._wanted())
         self.flowapi = source
         if once:
             outcome = source.poll_once()
@@ -64,20 +71,18 @@ class Sources:
         thread.start()
         self._threads.append(thread)
 
-    def _record_many(self, facts: list[Fact]) -> None:
-        changes = self._ctx.store.facts.record_many(facts)
-        if any(change is FactChange.NEW for change in changes.values()):
-            self._ctx.prompt_planning()
+    def _record_many(self, facts: list[Fact]) -> dict[Fact, FactChange]:
+        return self._ctx.store.facts.record_many(facts)
 
     def token(self) -> str | None:
-        return self.flowapi.token() if self.flowapi is not None else None  # type: ignore[attr-defined]
+        return self.flowapi.token() if self.flowapi is not None else None
 
     def health_checks(self) -> dict[str, Callable[[], bool]]:
         checks: dict[str, Callable[[], bool]] = {}
         if self.inbox is not None and self.inbox.running:
             checks["inbox"] = self.inbox.healthy
         if self.flowapi is not None and self._threads:
-            checks["flowapi"] = self.flowapi.healthy  # type: ignore[attr-defined]
+            checks["flowapi"] = self.flowapi.healthy
         return checks
 
     def stop(self) -> None:

@@ -73,7 +73,16 @@ def test_status_json_is_pure_json_on_stdout_and_logs_go_to_stderr(project):
     assert run.stdout == ""
     status = cli(project / "autoflow.toml", "status", "--json")
     [record] = json.loads(status.stdout)
-    assert set(record) >= {"workflow", "reference_date", "state", "attempts", "run_id", "started_at", "finished_at", "error"}
+    assert set(record) >= {
+        "workflow",
+        "reference_date",
+        "state",
+        "attempts",
+        "run_id",
+        "started_at",
+        "finished_at",
+        "error",
+    }
     log_lines = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
     run_lines = [line for line in log_lines if line.get("event") == "notebook.succeeded"]
     assert run_lines and all({"workflow", "reference_date", "run_id", "notebook"} <= set(line) for line in run_lines)
@@ -83,5 +92,9 @@ def test_validate_exits_2_on_a_bad_config_with_one_line_per_problem(project):
     (project / "notebooks" / "report.ipynb").unlink()
     result = cli(project / "autoflow.toml", "validate")
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "report.ipynb" in result.stderr and "workflow[0].notebook[1].path" in result.stderr
+    assert (
+        result.stderr.count("\n") == 1
+        and "report.ipynb" in result.stderr
+        and "workflow[0].notebook[1].path" in result.stderr
+    )
     assert cli(project / "autoflow.toml", "run", "--once").returncode == 2, "the daemon never starts on a bad config"

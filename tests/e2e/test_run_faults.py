@@ -9,8 +9,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import drop_marker, single_notebook_project
 from daemon_process import DaemonProcess, alive_pids, assert_no_kernels_left, cli, recorded_kernel_pids, wait_for
+from faulty_project import drop_marker, single_notebook_project
 
 pytestmark = pytest.mark.e2e
 
@@ -50,8 +50,9 @@ def test_cell_that_raises_is_retried_then_dead_with_debug_material(tmp_path, sta
 
 
 def test_cell_past_cell_timeout_fails_the_attempt_and_kills_the_kernel(tmp_path, state_db):
-    config = single_notebook_project(tmp_path, "import time\ntime.sleep(120)",
-                                     execution='cell_timeout = "2s"', workflow="max_attempts = 1")
+    config = single_notebook_project(
+        tmp_path, "import time\ntime.sleep(120)", execution='cell_timeout = "2s"', workflow="max_attempts = 1"
+    )
     drop_marker(config)
     started = time.monotonic()
     assert cli(config, "run", "--once").returncode == 1
@@ -85,8 +86,9 @@ def test_cell_past_a_memory_limit_fails_only_its_run(tmp_path, state_db):
 
 
 def test_run_past_run_timeout_is_killed_with_its_kernels(tmp_path, state_db):
-    config = single_notebook_project(tmp_path, "import time\ntime.sleep(120)",
-                                     execution='run_timeout = "3s"', workflow="max_attempts = 1")
+    config = single_notebook_project(
+        tmp_path, "import time\ntime.sleep(120)", execution='run_timeout = "3s"', workflow="max_attempts = 1"
+    )
     drop_marker(config)
     started = time.monotonic()
     assert cli(config, "run", "--once").returncode == 1

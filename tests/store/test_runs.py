@@ -37,14 +37,19 @@ def test_two_daemons_claiming_at_once_never_share_a_run(store):
 def test_failed_attempt_waits_for_backoff_then_becomes_dead_after_max_attempts(store):
     store.runs.ensure("wf", [D], 2)
     first = store.runs.claim_next("me", {"wf": 2}, TTL, now=1000.0)
-    assert store.runs.finish(first, AttemptResult("failed", "ValueError", "boom", "nb", 3), BACKOFF, now=1001.0) is RunState.FAILED
+    assert (
+        store.runs.finish(first, AttemptResult("failed", "ValueError", "boom", "nb", 3), BACKOFF, now=1001.0)
+        is RunState.FAILED
+    )
     assert store.runs.claim_next("me", {"wf": 2}, TTL, now=1002.0) is None, "retry before its time"
     [run] = store.runs.status()
     assert 1001.0 + 8.0 <= run.next_attempt_at <= 1001.0 + 12.0
     assert run.error == "ValueError in notebook nb, cell 3: boom"
     second = store.runs.claim_next("me", {"wf": 2}, TTL, now=1100.0)
     assert second.attempt == 2 and second.run_id != first.run_id
-    assert store.runs.finish(second, AttemptResult("failed", "ValueError", "boom"), BACKOFF, now=1101.0) is RunState.DEAD
+    assert (
+        store.runs.finish(second, AttemptResult("failed", "ValueError", "boom"), BACKOFF, now=1101.0) is RunState.DEAD
+    )
     assert store.runs.claim_next("me", {"wf": 2}, TTL, now=99999.0) is None
 
 

@@ -2,8 +2,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import write_config
 from notebooks import write_notebook
+from project_files import write_config
 
 from autoflow_watch.config import ConfigError, load_config
 from autoflow_watch.config.durations import parse_duration
@@ -70,8 +70,10 @@ def test_notebook_path_outside_the_notebooks_folder_is_refused(project):
 
 def test_upstream_cycle_is_an_error(project):
     write_notebook(project / "notebooks" / "aggregate.ipynb", 'reference_date = ""\nreport = None\nregion = ""')
-    text = (project / "autoflow.toml").read_text().replace(
-        'path = "aggregate.ipynb"', 'path = "aggregate.ipynb"\n  upstream = ["report"]'
+    text = (
+        (project / "autoflow.toml")
+        .read_text()
+        .replace('path = "aggregate.ipynb"', 'path = "aggregate.ipynb"\n  upstream = ["report"]')
     )
     (project / "autoflow.toml").write_text(text)
     assert "upstream cycle: " in only_problem(project / "autoflow.toml")

@@ -11,10 +11,19 @@ D = dt.date
 
 def workflow(name="wf", datasets=("calls",), stencil=(0,), earliest=None, on_redelivery="ignore"):
     return Workflow(
-        name=name, datasets=tuple(datasets), stencil=parse_stencil(list(stencil)), earliest_date=earliest,
-        parameters={}, notebooks=(), kernel="python3", cell_timeout=timedelta(minutes=1),
-        run_timeout=timedelta(hours=1), max_attempts=3, retry_backoff=timedelta(minutes=1),
-        flowapi_token=False, on_redelivery=on_redelivery,
+        name=name,
+        datasets=tuple(datasets),
+        stencil=parse_stencil(list(stencil)),
+        earliest_date=earliest,
+        parameters={},
+        notebooks=(),
+        kernel="python3",
+        cell_timeout=timedelta(minutes=1),
+        run_timeout=timedelta(hours=1),
+        max_attempts=3,
+        retry_backoff=timedelta(minutes=1),
+        flowapi_token=False,
+        on_redelivery=on_redelivery,
     )
 
 
