@@ -11,13 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from autoflow_watch.publish.outbox import publish_failure, publish_report
-
 from autoflow_watch import __version__
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.executor.local import Execution
 from autoflow_watch.executor.params import public_parameters
 from autoflow_watch.logs import get_logger, redact
+from autoflow_watch.publish.outbox import publish_failure, publish_report
 from autoflow_watch.store import Store
 from autoflow_watch.store.records import AttemptResult, RunState, iso
 

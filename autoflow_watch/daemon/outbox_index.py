@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from autoflow_watch.publish.index import IndexEntry, write_index
-
 from autoflow_watch.config import Config
 from autoflow_watch.logs import get_logger
+from autoflow_watch.publish.index import IndexEntry, write_index
 from autoflow_watch.store import Store
 
 log = get_logger("autoflow_watch.index")

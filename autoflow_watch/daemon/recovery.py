@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
-from autoflow_watch.publish.outbox import read_manifest
-
 from autoflow_watch.executor import kernels
 from autoflow_watch.logs import get_logger
+from autoflow_watch.publish.outbox import read_manifest
 from autoflow_watch.store import Store
 from autoflow_watch.store.records import AttemptResult, Claim
 
