@@ -58,11 +58,14 @@ def drop_marker(config: Path, day: str = "2026-11-24") -> None:
 
 
 def _override(text: str, settings: str) -> str:
-    """Replace the default ``key = value`` lines of [execution] by the test's own."""
+    """Replace the default ``key = value`` lines of [execution] by the test's own, or add them."""
     for line in filter(None, (raw.strip() for raw in settings.splitlines())):
         key = line.split("=", 1)[0].strip()
         lines = text.splitlines()
-        index = next(i for i, existing in enumerate(lines) if existing.startswith(f"{key} ="))
-        lines[index] = line
+        index = next((i for i, existing in enumerate(lines) if existing.startswith(f"{key} =")), None)
+        if index is None:
+            lines.insert(lines.index("[execution]") + 1, line)
+        else:
+            lines[index] = line
         text = "\n".join(lines) + "\n"
     return text
