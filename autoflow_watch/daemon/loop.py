@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -249,18 +248,20 @@ class Daemon:
         return {name: wf.retry_backoff for name, wf in self.config.workflows.items()}
 
     # -- status, reload, shutdown -------------------------------------------------------------------------
-    def _status_line(self) -> str:
-        counts = self.ctx.store.runs.counts()
+    def _status_line(self, counts: dict[str, int] | None = None) -> str:
+        counts = counts or self.ctx.store.runs.counts()
         text = f"{counts['running']} running, {counts['pending'] + counts['failed']} waiting, {counts['dead']} dead"
         return text + (f"; last report {self._last_report}" if self._last_report else "")
 
     def _update_status(self) -> None:
-        line = self._status_line()
+        counts = self.ctx.store.runs.counts()
+        line = self._status_line(counts)
         if line != self._status:
             self._status = line
             self.notifier.status(line)
             if self.once and sys.stderr.isatty():
-                sys.stderr.write(f"\r{line} | finished this run: {self._finished_this_session}   ")
+                done = self._finished_this_session
+                sys.stderr.write("\r" + progress_bar(done, done + counts["running"] + counts["pending"]) + "  ")
                 sys.stderr.flush()
 
     def _reload_config(self) -> None:
@@ -300,5 +301,8 @@ class Daemon:
         log.info("daemon.stopped", finished=self._finished_this_session, failed=self._failed_this_session)
 
 
-def start_daemon(config_path: Path, *, once: bool, json_logs: bool) -> int:
-    return Daemon(load_config(config_path), once=once, json_logs=json_logs).run()
+def progress_bar(done: int, total: int, width: int = 30) -> str:
+    """``[##########----------] 5/10 runs`` for ``run --once`` on a terminal (a backfill, say)."""
+    total = max(total, done, 1)
+    filled = round(width * done / total)
+    return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} runs"
