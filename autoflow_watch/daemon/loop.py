@@ -89,7 +89,9 @@ class Daemon:
             log.info("outbox.staging_cleaned", removed=removed)
         recover_expired(self.ctx.store, paths.outbox, self._backoffs(), all_running=self.lock is not None)
         self.sources.start(once=self.once)
-        self.health.register_heartbeat("main", MAIN_MAX_AGE_S)
+        # the main loop may be stuck for at most one watchdog period (WatchdogSec) before pings stop
+        interval = self.notifier.watchdog_interval
+        self.health.register_heartbeat("main", max(2 * interval, 2.0) if interval else MAIN_MAX_AGE_S)
         self.health.beat("main")
         for name, check in self.sources.health_checks().items():
             self.health.register(name, check)
