@@ -1,4 +1,8 @@
-"""Render executed notebooks into reports: HTML (code hidden, self-contained), PDF, clean ipynb."""
+"""Render executed notebooks into reports: self-contained HTML, PDF, and a clean ipynb.
+
+Called inside a run's worker process, on the executed notebooks in its work folder; what it
+writes is then published by :mod:`autoflow_watch.publish`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from autoflow_watch.render.context import ReportContext
+from autoflow_watch.render.errors import RenderError
 from autoflow_watch.render.html import render_html
 from autoflow_watch.render.ipynb import clean_notebook
-from autoflow_watch.render.pdf import RenderError, render_pdf
+from autoflow_watch.render.pdf import ENGINES, render_pdf
 
-__all__ = ["RenderError", "ReportContext", "render_report"]
+__all__ = ["FORMATS", "RenderError", "ReportContext", "render_report"]
+
+FORMATS = ("html", "pdf", "ipynb")
 
 
 def render_report(
@@ -23,22 +30,38 @@ def render_report(
     show_code: bool = False,
     pdf_engine: str = "weasyprint",
 ) -> list[Path]:
-    """Write ``out_dir/<name>.html``, ``.pdf`` and/or ``.ipynb``; return the paths written."""
+    """Write ``out_dir/<name>.html``, ``.pdf`` and/or ``.ipynb`` (per ``formats``); return the paths.
+
+    The PDF is printed from the HTML page, so when only ``pdf`` is asked for the page is
+    written beside it for the time of printing (chromium reads it from disk) and then removed.
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or pdf_engine not in ENGINES:
+        raise RenderError(f"cannot render {unknown or pdf_engine!r}: formats are {FORMATS}, engines {ENGINES}")
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    html_path = out_dir / f"{name}.html"
     if "html" in formats or "pdf" in formats:
-        page = render_html(notebook_path, html_path, context, show_code=show_code)
+        html_path = out_dir / f"{name}.html"
+        page = render_html(notebook_path, html_path, context, show_code=show_code, title=_fallback_title(name))
         if "html" in formats:
             written.append(html_path)
         if "pdf" in formats:
             pdf_path = out_dir / f"{name}.pdf"
-            render_pdf(page, html_path, pdf_path, pdf_engine)
+            try:
+                render_pdf(page, html_path, pdf_path, pdf_engine)
+            finally:
+                if "html" not in formats:
+                    html_path.unlink(missing_ok=True)
             written.append(pdf_path)
-        if "html" not in formats:
-            html_path.unlink(missing_ok=True)
     if "ipynb" in formats:
         target = out_dir / f"{name}.ipynb"
+        if target.resolve() == Path(notebook_path).resolve():
+            raise RenderError(f"the clean notebook would overwrite the executed one: {target}")
         clean_notebook(notebook_path, target)
         written.append(target)
     return written
+
+
+def _fallback_title(name: str) -> str:
+    """A title for a notebook without a heading: its name, as words."""
+    return name.replace("_", " ").replace("-", " ").strip().capitalize() or name

@@ -1,96 +1,104 @@
-"""Executed notebook -> a self-contained HTML report with code hidden.
+"""Executed notebook -> one self-contained HTML page (code hidden unless asked for).
 
-nbconvert's ``basic`` template gives the cells' HTML and nothing else; we wrap it in our
-own page and stylesheet. That is why nothing remote is ever referenced (the ``lab`` and
-``classic`` templates load MathJax and require.js from a CDN) and why WeasyPrint, which
-would otherwise chew through JupyterLab's 300 KB of CSS, renders the PDF fast.
+The page is complete on its own: images are data URIs, math is embedded SVG, the stylesheet
+is inline and nothing refers to the network (checked once more on the finished page). The
+same text is what WeasyPrint prints, so the HTML and the PDF never disagree.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import html
+import functools
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import nbformat
-from nbconvert import HTMLExporter
-from nbconvert.preprocessors import TagRemovePreprocessor
-from traitlets.config import Config
 
+from autoflow_watch import __version__
 from autoflow_watch.render.context import ReportContext
+from autoflow_watch.render.exporter import TEMPLATE_NAME, TEMPLATES, report_exporter
+from autoflow_watch.render.offline import REMOTE_REFERENCE
+from autoflow_watch.render.secrets import redact_tree
 
-STYLESHEET = (Path(__file__).parent / "templates" / "report.css").read_text(encoding="utf-8")
-HIDDEN_CELL_TAGS = {"remove-cell", "injected-parameters"}
-
-
-def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
-    """The first markdown heading, as an analyst titled the notebook."""
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            match = re.search(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", cell.source, re.MULTILINE)
-            if match:
-                return re.sub(r"[*_`]", "", match.group(1)).strip()
-    return fallback
+# page content height minus room for a caption: the tallest a figure may be in print
+_FIGURE_MAX_HEIGHT = {"A4": "222mm", "Letter": "205mm"}
+_PAGE_MARGINS = "20mm 16mm 18mm 16mm"
+_URL_START = re.compile(r"(?:https?:)?//$", re.IGNORECASE)
+_MARGIN_BOX = 'font-family: "Liberation Sans", Arial, "DejaVu Sans", sans-serif; font-size: 7.5pt; color: #8a94a3;'
 
 
-def _exporter(show_code: bool) -> HTMLExporter:
-    config = Config()
-    config.TagRemovePreprocessor.enabled = True
-    config.TagRemovePreprocessor.remove_cell_tags = set(HIDDEN_CELL_TAGS)
-    config.TagRemovePreprocessor.remove_input_tags = {"remove-input", "parameters"}
-    config.TagRemovePreprocessor.remove_all_outputs_tags = {"remove-output"}
-    exporter = HTMLExporter(config=config, template_name="basic")
-    exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
-    exporter.exclude_input = not show_code
-    exporter.exclude_input_prompt = True
-    exporter.exclude_output_prompt = True
-    exporter.exclude_anchor_links = True
-    return exporter
+@functools.lru_cache(maxsize=1)
+def stylesheet() -> str:
+    return (TEMPLATES / TEMPLATE_NAME / "report.css").read_text(encoding="utf-8")
 
 
-def render_html(notebook_path: Path, output_path: Path, context: ReportContext, *, show_code: bool = False) -> str:
-    """Write the report page and return its HTML (the PDF is made from the same text)."""
-    nb = nbformat.read(str(notebook_path), as_version=4)
-    body, _ = _exporter(show_code).from_notebook_node(nb)
-    title = notebook_title(nb, fallback=f"{context.workflow} {context.reference_date}")
-    page = _page(title, body, context)
+@functools.lru_cache(maxsize=1)
+def code_stylesheet() -> str:
+    """Pygments colours for code cells, only included when code is shown."""
+    from pygments.formatters import HtmlFormatter
+
+    return str(HtmlFormatter(style="default").get_style_defs(".highlight"))
+
+
+def css_string(text: str) -> str:
+    """``text`` as a CSS string literal (for ``content:`` of the running header)."""
+    return json.dumps(text, ensure_ascii=False).replace("<", "\\3C ")
+
+
+def page_css(context: ReportContext) -> str:
+    """``@page`` rules: paper, margins, running header and footer, page numbers."""
+    size = context.page_size()
+    running = css_string(f"{context.workflow} · {context.reference_date}")
+    run = css_string(f"run {context.run_id}")
+    return f"""@page {{
+  size: {size}; margin: {_PAGE_MARGINS};
+  @top-left {{ content: string(report-title); {_MARGIN_BOX} vertical-align: bottom; padding-bottom: 3mm; }}
+  @top-right {{ content: {running}; {_MARGIN_BOX} vertical-align: bottom; padding-bottom: 3mm; }}
+  @bottom-left {{ content: {run}; {_MARGIN_BOX} vertical-align: top; padding-top: 3mm; }}
+  @bottom-right {{ content: "Page " counter(page) " of " counter(pages); {_MARGIN_BOX} vertical-align: top;
+                   padding-top: 3mm; }}
+}}
+@page :first {{ @top-left {{ content: none; }} @top-right {{ content: none; }} }}
+@page wide {{ size: {size} landscape; }}
+@media print {{
+  .output_png img, .output_jpeg img, .output_svg img {{ max-height: {_FIGURE_MAX_HEIGHT[size]}; }}
+}}"""
+
+
+def _resources(notebook_path: Path, nb: Any, context: ReportContext, title: str, show_code: bool) -> dict[str, Any]:
+    # markdown images are looked up next to the source notebook (papermill records where it was)
+    source = nb.metadata.get("papermill", {}).get("input_path") or ""
+    folder = Path(source).parent if source and Path(source).is_absolute() else notebook_path.parent
+    report = {
+        "title": title,
+        "workflow": context.workflow,
+        "reference_date": context.reference_date,
+        "run_id": context.run_id,
+        "run_time": context.run_time(),
+        "status": context.status,
+        "status_class": "succeeded" if context.status == "succeeded" else "failed",
+        "show_code": show_code,
+        "version": __version__,
+        "page_css": page_css(context),
+        "stylesheet": stylesheet(),
+        "code_css": code_stylesheet() if show_code else "",
+    }
+    return {"metadata": {"path": str(folder), "name": notebook_path.stem}, "report": report}
+
+
+def render_html(
+    notebook_path: Path, output_path: Path, context: ReportContext, *, show_code: bool = False, title: str = ""
+) -> str:
+    """Write the report page to ``output_path`` and return its text (the PDF is made from it)."""
+    nb = redact_tree(nbformat.read(str(notebook_path), as_version=4))
+    resources = _resources(notebook_path, nb, context, title or notebook_path.stem, show_code)
+    page, _ = report_exporter(show_code).from_notebook_node(nb, resources=resources)
+    page = REMOTE_REFERENCE.sub(_neutralise, page)  # belt and braces: the template should leave none
     output_path.write_text(page, encoding="utf-8")
-    return page
+    return str(page)
 
 
-def _page(title: str, body: str, context: ReportContext) -> str:
-    finished = context.finished_at or context.started_at
-    when = dt.datetime.fromtimestamp(finished, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    status_class = "ok" if context.status == "succeeded" else "failed"
-    esc = html.escape
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="autoflow-watch">
-<title>{esc(title)} · {esc(context.reference_date)}</title>
-<style>
-@page {{ size: {esc(context.paper_size)}; }}
-@page {{ @top-left {{ content: "{esc(context.workflow)} · {esc(context.reference_date)}"; }} }}
-{STYLESHEET}
-</style>
-</head>
-<body>
-<header class="report-header">
-  <h1 class="report-title">{esc(title)}</h1>
-  <dl class="report-meta">
-    <div><dt>Workflow</dt><dd>{esc(context.workflow)}</dd></div>
-    <div><dt>Reference date</dt><dd>{esc(context.reference_date)}</dd></div>
-    <div><dt>Run</dt><dd>{esc(when)}</dd></div>
-    <div><dt>Status</dt><dd class="status {status_class}">{esc(context.status)}</dd></div>
-  </dl>
-</header>
-<main class="report-body">
-{body}
-</main>
-<footer class="report-footer">run {esc(context.run_id)} · autoflow-watch</footer>
-</body>
-</html>
-"""
+def _neutralise(match: Any) -> str:
+    """Point a remote reference that slipped through at ``about:blank`` so nothing loads."""
+    return str(_URL_START.sub("about:blank#removed-", match.group(0)))

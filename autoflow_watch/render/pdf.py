@@ -1,55 +1,53 @@
-"""HTML report -> PDF: WeasyPrint by default (pip-only, no TeX, no browser), chromium on request."""
+"""HTML report -> PDF. WeasyPrint by default: pip-installable, no TeX, no browser, ~0.5 s a report.
+
+WeasyPrint prints the very page the HTML report is, with the print rules of its stylesheet.
+It is given a URL fetcher that only reads ``data:`` URLs: the page embeds everything it
+needs, so anything else would be a remote or local file a report has no business reading,
+and a PDF must never wait on the network.
+
+``pdf_engine = "chromium"`` is for reports whose outputs need JavaScript to draw themselves;
+see :mod:`autoflow_watch.render.chromium`.
+"""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
+from typing import Any
+
+from autoflow_watch.render.chromium import chromium_pdf
+from autoflow_watch.render.errors import RenderError
+
+ENGINES = ("weasyprint", "chromium")
 
 
-class RenderError(Exception):
-    """A report could not be rendered; the message says which engine and what to do."""
+def _data_only_fetcher() -> Any:
+    """A WeasyPrint URL fetcher that refuses every scheme but ``data:``."""
+    from weasyprint import urls
+
+    if hasattr(urls, "URLFetcher"):  # WeasyPrint >= 67
+        return urls.URLFetcher(allowed_protocols=("data",), timeout=1)
+
+    def fetch(url: str, timeout: int = 1, ssl_context: Any = None) -> Any:
+        if not url.lower().startswith("data:"):
+            raise ValueError(f"reports load nothing but data: URLs, not {url[:80]}")
+        return urls.default_url_fetcher(url, timeout=timeout)
+
+    return fetch
+
+
+def weasyprint_pdf(html_text: str, base_dir: Path, output_path: Path) -> None:
+    """Print ``html_text`` with WeasyPrint's print stylesheet handling into ``output_path``."""
+    import weasyprint
+
+    document = weasyprint.HTML(string=html_text, base_url=str(base_dir) + "/", url_fetcher=_data_only_fetcher())
+    document.write_pdf(str(output_path))
 
 
 def render_pdf(html_text: str, html_path: Path, output_path: Path, engine: str = "weasyprint") -> None:
-    if engine == "chromium":
-        _chromium(html_path, output_path)
-        return
-    import weasyprint
-
-    weasyprint.HTML(string=html_text, base_url=str(html_path.parent)).write_pdf(str(output_path))
-
-
-def chromium_binary() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-def _chromium(html_path: Path, output_path: Path) -> None:
-    binary = chromium_binary()
-    if binary is None:
-        raise RenderError(
-            'pdf_engine = "chromium" needs Debian\'s chromium (apt-get install chromium); '
-            'or use the default pdf_engine = "weasyprint"'
-        )
-    with tempfile.TemporaryDirectory(prefix="afw-chromium-") as profile:
-        args = [
-            binary,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--no-pdf-header-footer",
-            f"--print-to-pdf={output_path}",
-            html_path.resolve().as_uri(),
-        ]
-        try:
-            result = subprocess.run(args, capture_output=True, timeout=120)
-        except subprocess.TimeoutExpired:
-            raise RenderError("chromium took over 120 s to print the report to PDF") from None
-    if result.returncode != 0 or not output_path.exists():
-        raise RenderError(f"chromium failed to print the report (exit {result.returncode})")
+    """Make ``output_path`` from the report page (its text, and its file for chromium)."""
+    if engine == "weasyprint":
+        weasyprint_pdf(html_text, html_path.parent, output_path)
+    elif engine == "chromium":
+        chromium_pdf(html_path, output_path)
+    else:
+        raise RenderError(f"unknown pdf_engine {engine!r}: use one of {', '.join(ENGINES)}")

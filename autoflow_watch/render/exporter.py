@@ -1,0 +1,107 @@
+"""nbconvert configured for reports: our own template, math without MathJax, nothing remote.
+
+The stock ``lab`` and ``classic`` templates put MathJax and require.js from a CDN into every
+page and ~300 KB of CSS that WeasyPrint would have to digest for each PDF. The template in
+``templates/autoflow_report`` reuses nbconvert's cell rendering (``classic/base.html.j2``) and
+replaces the page around it; markdown goes through :mod:`~autoflow_watch.render.mathtex`
+and every HTML fragment an analyst can produce through :mod:`~autoflow_watch.render.offline`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from jinja2 import pass_context
+from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from traitlets.config import Config
+
+from autoflow_watch.render.mathtex import latex_output_html, math_html
+from autoflow_watch.render.offline import offline_html
+from autoflow_watch.render.preprocess import DISPLAYABLE, ReportPreprocessor
+
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE_NAME = "autoflow_report"
+REMOVE_CELL_TAGS = {"remove-cell", "injected-parameters"}  # papermill's injected cell: paths, run ids
+REMOVE_INPUT_TAGS = {"remove-input", "parameters"}
+REMOVE_OUTPUT_TAGS = {"remove-output"}
+_ROW = re.compile(r"<tr\b.*?</tr>", re.IGNORECASE | re.DOTALL)
+_CELL = re.compile(r"<t[hd]\b", re.IGNORECASE)
+# columns -> class: the print stylesheet shrinks type (and turns the page) as tables widen
+_SHORT_TABLE_ROWS = 32
+_WIDTH_CLASSES = ((22, "afw-table-widest"), (14, "afw-table-wider"), (8, "afw-table-wide"))
+
+
+class _MathRenderer(IPythonRenderer):
+    """Markdown renderer that typesets TeX itself instead of leaving it for MathJax."""
+
+    def block_math(self, body: str) -> str:
+        return math_html(body, display=True)
+
+    def inline_math(self, body: str) -> str:
+        return math_html(body, display=False)
+
+    def latex_environment(self, name: str, body: str) -> str:
+        return math_html(body, display=True)
+
+
+def table_classes(fragment: str) -> str:
+    """CSS classes for an HTML output with a table: how wide it is, and whether it is short.
+
+    The print stylesheet shrinks type (and turns the page) as tables widen, and keeps a short
+    table on one page rather than leaving a header and one row at the bottom of a page.
+    """
+    if "<table" not in fragment.lower():
+        return ""
+    rows = _ROW.findall(fragment)
+    widest = max((len(_CELL.findall(row)) for row in rows), default=0)
+    classes = [next((name for limit, name in _WIDTH_CLASSES if widest > limit), "")]
+    if len(rows) <= _SHORT_TABLE_ROWS:
+        classes.append("afw-table-short")
+    return " ".join(c for c in classes if c)
+
+
+class ReportExporter(HTMLExporter):
+    """HTMLExporter with the report template, math renderer and offline filters."""
+
+    @pass_context
+    def markdown2html(self, context: Any, source: str) -> str:
+        cell = context.get("cell", {})
+        path = context.get("resources", {}).get("metadata", {}).get("path", "")
+        renderer = _MathRenderer(
+            escape=False,
+            attachments=cell.get("attachments", {}),
+            embed_images=True,
+            path=path,
+            exclude_anchor_links=True,
+        )
+        return offline_html(MarkdownWithMath(renderer=renderer).render(source))
+
+    def default_filters(self) -> Any:
+        yield from super().default_filters()
+        yield ("markdown2html", self.markdown2html)
+        yield ("offline_html", offline_html)
+        yield ("latex2html", latex_output_html)
+        yield ("table_classes", table_classes)
+
+
+@functools.lru_cache(maxsize=4)
+def report_exporter(show_code: bool) -> ReportExporter:
+    """One exporter per code setting: building the Jinja environment costs more than a render."""
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_cell_tags = set(REMOVE_CELL_TAGS)
+    config.TagRemovePreprocessor.remove_input_tags = set(REMOVE_INPUT_TAGS)
+    config.TagRemovePreprocessor.remove_all_outputs_tags = set(REMOVE_OUTPUT_TAGS)
+    config.CSSHTMLHeaderPreprocessor.enabled = False
+    config.NbConvertBase.display_data_priority = list(DISPLAYABLE)
+    exporter = ReportExporter(config=config, template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES)])
+    exporter.exclude_input = not show_code
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    exporter.exclude_anchor_links = True
+    exporter.register_preprocessor(ReportPreprocessor(show_code=show_code), enabled=True)
+    return exporter
