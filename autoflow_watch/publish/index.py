@@ -1,7 +1,10 @@
 """``outbox/index.html``: every workflow and date, its status and its links, newest first.
 
-Plain HTML with relative links and inline CSS: it reads the same from ``file://``, a
-shared folder or any static web server, and needs no JavaScript.
+Built from the run records the daemon passes in *and* from the folders on disk (see
+:mod:`~autoflow_watch.publish.discover`). Plain HTML with relative, percent-encoded links and
+an inline stylesheet: it reads the same from ``file://``, an SMB share or any static web
+server, and needs no JavaScript (error details fold with ``<details>``). It is rewritten
+whole, through the staging area, after every change.
 """
 
 from __future__ import annotations
@@ -9,11 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from autoflow_watch.publish.outbox import FAILED, MANIFEST, atomic_write_text
+from autoflow_watch.publish.discover import FailedAttempt, ReportFolder, scan_failures, scan_reports
+from autoflow_watch.publish.index_style import INDEX_CSS
+from autoflow_watch.publish.staging import FAILED, INDEX, LATEST_HTML, LATEST_JSON, MANIFEST, atomic_write_text
+
+_FAILED_SHOWN = 3  # newest failed attempts linked per date; older ones are counted
+_STATES = ("running", "pending", "failed", "dead", "succeeded", "incomplete")
 
 
 @dataclass(frozen=True)
@@ -27,87 +35,162 @@ class IndexEntry:
     error: str | None
 
 
-CSS = """
-body{font-family:"DejaVu Sans",Arial,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#1d2530}
-h1{color:#1f5f99;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #d9dee5}
-table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.35rem .6rem;
-border-bottom:1px solid #e3e7ec;vertical-align:top}th{background:#f3f5f8}.muted{color:#5b6573;font-size:.85rem}
-.state{font-weight:600}.succeeded{color:#1e7a3c}.failed,.dead{color:#b3261e}.running{color:#1f5f99}.pending{color:#8a6d00}
-.error{color:#5b6573;font-size:.8rem;max-width:30rem;overflow-wrap:anywhere}a{color:#1f5f99}
-"""
+@dataclass
+class _Row:
+    workflow: str
+    reference_date: str
+    state: str
+    attempts: int
+    finished: dt.datetime | None
+    error: str | None
+    report: ReportFolder | None = None
+    failures: list[FailedAttempt] = field(default_factory=list)
 
 
-def _link(outbox: Path, relative: str, label: str) -> str:
-    if not (outbox / relative).exists():
+def _when(value: float | str | None) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, str):
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone()
+        return dt.datetime.fromtimestamp(value).astimezone()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _rows(outbox: Path, entries: Sequence[IndexEntry]) -> list[_Row]:
+    """Run records and disk merged: one row per (workflow, reference date)."""
+    reports, failures = scan_reports(outbox), scan_failures(outbox)
+    rows: dict[tuple[str, str], _Row] = {}
+    for e in entries:
+        rows[(e.workflow, e.reference_date)] = _Row(
+            e.workflow, e.reference_date, e.state, e.attempts, _when(e.finished_at), e.error
+        )
+    for key in set(reports) | set(failures):
+        if key in rows:
+            continue
+        report, failed = reports.get(key), failures.get(key, [])
+        complete = report is not None and report.manifest is not None
+        state = "succeeded" if complete else "failed" if failed else "incomplete"
+        finished = _when(report.manifest.get("finished_at")) if complete and report and report.manifest else None
+        rows[key] = _Row(key[0], key[1], state, len(failed) + int(complete), finished, None)
+    for key, row in rows.items():
+        row.report, row.failures = reports.get(key), failures.get(key, [])
+    newest_first = sorted(rows.values(), key=lambda r: r.reference_date, reverse=True)
+    return sorted(newest_first, key=lambda r: r.workflow)  # stable: dates stay newest first
+
+
+def _a(relative: str, label: str, css: str = "") -> str:
+    klass = f' class="{css}"' if css else ""
+    return f'<a{klass} href="{html.escape(quote(relative))}">{html.escape(label)}</a>'
+
+
+def _report_cell(row: _Row) -> str:
+    report = row.report
+    if report is None:
         return ""
-    return f'<a href="{html.escape(quote(relative))}">{html.escape(label)}</a>'
+    if report.manifest is None:
+        return '<span class="muted">being published</span>'
+    links = [_a(path, path.rsplit("/", 1)[1], "file") for path in report.outputs]
+    links.append(_a(f"{report.workflow}/{report.reference_date}/{MANIFEST}", "manifest", "manifest"))
+    note = "" if row.state == "succeeded" else '<div class="muted">published by an earlier run</div>'
+    return " ".join(links) + note
 
 
-def _report_links(outbox: Path, entry: IndexEntry) -> list[str]:
-    folder = f"{entry.workflow}/{entry.reference_date}"
-    links = []
-    if (outbox / folder / MANIFEST).exists():
-        for path in sorted((outbox / folder).iterdir()):
-            if path.is_file() and not path.name.startswith(".") and path.name != MANIFEST:
-                links.append(_link(outbox, f"{folder}/{path.name}", path.name))
-        links.append(_link(outbox, f"{folder}/{MANIFEST}", "manifest"))
-    return links
+def _failures_cell(row: _Row) -> str:
+    parts = []
+    for attempt in row.failures[:_FAILED_SHOWN]:
+        files = " ".join(_a(path, path.rsplit("/", 1)[1], "file") for path in attempt.files)
+        when = _time_text(_when(attempt.filed_at))
+        parts.append(f'<div class="attempt"><span class="muted">{html.escape(when)}</span> {files}</div>')
+    hidden = len(row.failures) - _FAILED_SHOWN
+    if hidden > 0:
+        parts.append(f'<div class="muted">and {hidden} older failed attempt(s) in {FAILED}/</div>')
+    return "".join(parts)
 
 
-def _failure_links(outbox: Path, entry: IndexEntry) -> list[str]:
-    folder = outbox / FAILED / entry.workflow / entry.reference_date
-    if not folder.is_dir():
-        return []
-    attempts = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-    links = []
-    for attempt in attempts[:3]:
-        rel = f"{FAILED}/{entry.workflow}/{entry.reference_date}/{attempt.name}"
-        for name in sorted(p.name for p in attempt.iterdir()):
-            links.append(_link(outbox, f"{rel}/{name}", f"failed {name}"))
-    return links
+def _time_text(when: dt.datetime | None) -> str:
+    return when.strftime("%Y-%m-%d %H:%M") if when else ""
 
 
-def _row(outbox: Path, entry: IndexEntry) -> str:
-    finished = (
-        dt.datetime.fromtimestamp(entry.finished_at, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        if entry.finished_at
-        else ""
-    )
-    links = [link for link in _report_links(outbox, entry) + _failure_links(outbox, entry) if link]
-    error = f'<div class="error">{html.escape(entry.error)}</div>' if entry.error and entry.state != "succeeded" else ""
+def _status_cell(row: _Row) -> str:
+    state = html.escape(row.state)
+    cell = f'<span class="state {state}">{state}</span>'
+    if row.error and row.state != "succeeded":
+        first = row.error.strip().splitlines()[0] if row.error.strip() else row.error
+        short = first if len(first) <= 140 else first[:137] + "…"
+        cell += f"<details><summary>{html.escape(short)}</summary><pre>{html.escape(row.error)}</pre></details>"
+    return cell
+
+
+def _row_html(row: _Row) -> str:
     return (
-        f"<tr><td>{html.escape(entry.reference_date)}</td>"
-        f'<td class="state {html.escape(entry.state)}">{html.escape(entry.state)}</td>'
-        f"<td>{entry.attempts}</td><td>{finished}</td><td>{' · '.join(links)}{error}</td></tr>"
+        f'<tr class="{html.escape(row.state)}"><td class="date">{html.escape(row.reference_date)}</td>'
+        f"<td>{_status_cell(row)}</td><td class=num>{row.attempts}</td>"
+        f"<td>{html.escape(_time_text(row.finished))}</td>"
+        f"<td>{_report_cell(row)}</td><td>{_failures_cell(row)}</td></tr>"
+    )
+
+
+def _section(outbox: Path, workflow: str, rows: list[_Row]) -> str:
+    latest = [
+        _a(f"{workflow}/{name}", name) for name in (LATEST_HTML, LATEST_JSON) if (outbox / workflow / name).is_file()
+    ]
+    counts = ", ".join(f"{n} {s}" for s in _STATES if (n := sum(r.state == s for r in rows)))
+    return (
+        f'<section id="{html.escape(quote(workflow))}"><h2>{html.escape(workflow)}</h2>'
+        f'<p class="muted">{counts}{" · " if latest else ""}{" · ".join(latest)}</p>'
+        '<div class="scroll"><table><thead><tr><th>Reference date</th><th>Status</th><th class=num>Attempts</th>'
+        "<th>Finished</th><th>Report</th><th>Failed attempts</th></tr></thead><tbody>"
+        + "".join(_row_html(r) for r in rows)
+        + "</tbody></table></div></section>"
+    )
+
+
+def _summary(rows_by_workflow: dict[str, list[_Row]]) -> str:
+    lines = []
+    for workflow, rows in rows_by_workflow.items():
+        newest = rows[0]
+        complete = next((r for r in rows if r.report and r.report.manifest is not None), None)
+        latest = _a(f"#{workflow}", workflow)
+        report = (
+            f"{complete.reference_date} {_report_cell(complete)}" if complete else '<span class="muted">none</span>'
+        )
+        lines.append(
+            f"<tr><td>{latest}</td><td>{html.escape(newest.reference_date)} "
+            f'<span class="state {html.escape(newest.state)}">{html.escape(newest.state)}</span></td>'
+            f"<td>{report}</td></tr>"
+        )
+    return (
+        "<table class=summary><thead><tr><th>Workflow</th><th>Newest run</th><th>Latest complete report</th></tr>"
+        f"</thead><tbody>{''.join(lines)}</tbody></table>"
     )
 
 
 def render_index(outbox: Path, entries: Sequence[IndexEntry], now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(tz=dt.timezone.utc)
-    by_workflow: dict[str, list[IndexEntry]] = {}
-    for entry in entries:
-        by_workflow.setdefault(entry.workflow, []).append(entry)
-    sections = []
-    for workflow in sorted(by_workflow):
-        rows = sorted(by_workflow[workflow], key=lambda e: e.reference_date, reverse=True)
-        latest = _link(outbox, f"{workflow}/latest.json", "latest.json")
-        sections.append(
-            f'<h2>{html.escape(workflow)}</h2><p class="muted">{len(rows)} run(s) {latest}</p>'
-            "<table><thead><tr><th>Reference date</th><th>Status</th><th>Attempts</th><th>Finished</th>"
-            "<th>Files</th></tr></thead><tbody>" + "".join(_row(outbox, e) for e in rows) + "</tbody></table>"
-        )
-    body = "".join(sections) or "<p>No runs yet.</p>"
+    """The index page's HTML."""
+    now = now or dt.datetime.now().astimezone()
+    by_workflow: dict[str, list[_Row]] = {}
+    for row in _rows(outbox, entries):
+        by_workflow.setdefault(row.workflow, []).append(row)
+    if by_workflow:
+        body = _summary(by_workflow) + "".join(_section(outbox, w, rows) for w, rows in by_workflow.items())
+    else:
+        body = '<p class="muted">No runs yet.</p>'
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>autoflow-watch reports</title>'
-        f"<style>{CSS}</style></head><body><h1>Reports</h1>"
-        f'<p class="muted">Updated {now.strftime("%Y-%m-%d %H:%M:%S UTC")}. Newest first. A report is complete '
-        f"when its manifest is listed.</p>{body}</body></html>\n"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Reports · autoflow-watch</title><style>{INDEX_CSS}</style></head><body>"
+        '<header><div class="kicker">autoflow-watch</div><h1>Reports</h1>'
+        f'<p class="muted">Updated {html.escape(now.strftime("%Y-%m-%d %H:%M:%S %Z"))}. Newest first. '
+        "A report is complete when its manifest is listed.</p></header>"
+        f"<main>{body}</main></body></html>\n"
     )
 
 
 def write_index(outbox: Path, runs: Sequence[IndexEntry]) -> Path:
-    """Regenerate the index atomically (write a temporary file, rename it over the old one)."""
+    """Regenerate ``outbox/index.html`` atomically (staged, then renamed over the old one)."""
     outbox.mkdir(parents=True, exist_ok=True)
-    path = outbox / "index.html"
-    atomic_write_text(path, render_index(outbox, runs))
+    path = outbox / INDEX
+    atomic_write_text(outbox, path, render_index(outbox, runs))
     return path
