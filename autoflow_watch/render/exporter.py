@@ -10,7 +10,6 @@ and every HTML fragment an analyst can produce through :mod:`~autoflow_watch.ren
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,13 @@ from traitlets.config import Config
 from autoflow_watch.render.mathtex import latex_output_html, math_html
 from autoflow_watch.render.offline import offline_html
 from autoflow_watch.render.preprocess import DISPLAYABLE, ReportPreprocessor
+from autoflow_watch.render.tables import table_classes
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "autoflow_report"
 REMOVE_CELL_TAGS = {"remove-cell", "injected-parameters"}  # papermill's injected cell: paths, run ids
 REMOVE_INPUT_TAGS = {"remove-input", "parameters"}
 REMOVE_OUTPUT_TAGS = {"remove-output"}
-_ROW = re.compile(r"<tr\b.*?</tr>", re.IGNORECASE | re.DOTALL)
-_CELL = re.compile(r"<t[hd]\b", re.IGNORECASE)
-# columns -> class: the print stylesheet shrinks type (and turns the page) as tables widen
-_SHORT_TABLE_ROWS = 32
-_WIDTH_CLASSES = ((22, "afw-table-widest"), (14, "afw-table-wider"), (8, "afw-table-wide"))
 
 
 class _MathRenderer(IPythonRenderer):
@@ -46,22 +41,6 @@ class _MathRenderer(IPythonRenderer):
 
     def latex_environment(self, name: str, body: str) -> str:
         return math_html(body, display=True)
-
-
-def table_classes(fragment: str) -> str:
-    """CSS classes for an HTML output with a table: how wide it is, and whether it is short.
-
-    The print stylesheet shrinks type (and turns the page) as tables widen, and keeps a short
-    table on one page rather than leaving a header and one row at the bottom of a page.
-    """
-    if "<table" not in fragment.lower():
-        return ""
-    rows = _ROW.findall(fragment)
-    widest = max((len(_CELL.findall(row)) for row in rows), default=0)
-    classes = [next((name for limit, name in _WIDTH_CLASSES if widest > limit), "")]
-    if len(rows) <= _SHORT_TABLE_ROWS:
-        classes.append("afw-table-short")
-    return " ".join(c for c in classes if c)
 
 
 class ReportExporter(HTMLExporter):

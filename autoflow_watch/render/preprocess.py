@@ -20,6 +20,8 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from traitlets import Bool
 
+from autoflow_watch.render.tables import WIDEST, table_classes
+
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(?P<text>.+?)\s*#*\s*$", re.MULTILINE)
 _OBJECT_REPR = re.compile(
     r"^\s*\[?\s*(?:<[\w.]+(?: object)? at 0x[0-9a-f]+>\s*,?\s*)+\]?\s*$"  # <matplotlib.lines.Line2D at 0x…>
@@ -39,6 +41,7 @@ DISPLAYABLE = (
 )
 IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
 FIGURE_TAG, CAPTION_TAG, KEEP_WITH_NEXT_TAG = "afw-figure", "afw-caption", "afw-keep-with-next"
+LANDSCAPE_TAG = "afw-landscape"
 _CAPTION_MAX_CHARS = 400
 
 
@@ -113,24 +116,29 @@ def _is_figure(cell: NotebookNode) -> bool:
     )
 
 
-def _has_table(cell: NotebookNode) -> bool:
-    return cell.cell_type == "code" and any(
-        "<table" in str(output.get("data", {}).get("text/html", "")).lower() for output in cell.get("outputs", [])
-    )
+def _table_classes(cell: NotebookNode) -> str:
+    if cell.cell_type != "code":
+        return ""
+    return " ".join(table_classes(str(o.get("data", {}).get("text/html", ""))) for o in cell.get("outputs", []))
 
 
 def _mark_figures(cells: list[NotebookNode]) -> None:
-    """Tag figures, the short markdown cell introducing a figure or table, and a figure's caption."""
+    """Tag figures and tables, the short markdown cell introducing one, and a figure's caption.
+
+    The widest tables are printed on a landscape page, and their introduction with them.
+    """
     for index, cell in enumerate(cells):
-        figure = _is_figure(cell)
-        if not figure and not _has_table(cell):
+        figure, tables = _is_figure(cell), _table_classes(cell)
+        if not figure and not tables:
             continue
-        if figure:
-            _tags(cell).append(FIGURE_TAG)
+        tags = [FIGURE_TAG] if figure else []
+        if WIDEST in tables:
+            tags.append(LANDSCAPE_TAG)
+        _tags(cell).extend(tags)
         before = cells[index - 1] if index > 0 else None
         after = cells[index + 1] if index + 1 < len(cells) else None
         if before is not None and before.cell_type == "markdown" and len(before.source) <= 3 * _CAPTION_MAX_CHARS:
-            _tags(before).append(KEEP_WITH_NEXT_TAG)
+            _tags(before).extend([KEEP_WITH_NEXT_TAG, *(t for t in tags if t == LANDSCAPE_TAG)])
         if (
             figure
             and after is not None
