@@ -10,6 +10,7 @@ and every HTML fragment an analyst can produce through :mod:`~autoflow_watch.ren
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ from autoflow_watch.render.offline import offline_html
 from autoflow_watch.render.preprocess import DISPLAYABLE, ReportPreprocessor
 from autoflow_watch.render.tables import table_classes
 
+# <img src="relative/path"> in raw HTML (not a URL with a scheme, not an absolute path)
+_LOCAL_IMG = re.compile(
+    r"""(?P<before><img\b[^>]*?\ssrc=["'])(?P<src>(?![a-z][a-z0-9+.-]*:|/)[^"']+)(?P<after>["'])""", re.IGNORECASE
+)
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "autoflow_report"
 REMOVE_CELL_TAGS = {"remove-cell", "injected-parameters"}  # papermill's injected cell: paths, run ids
@@ -31,7 +36,22 @@ REMOVE_OUTPUT_TAGS = {"remove-output"}
 
 
 class _MathRenderer(IPythonRenderer):
-    """Markdown renderer that typesets TeX itself instead of leaving it for MathJax."""
+    """Markdown renderer that typesets TeX itself instead of leaving it for MathJax.
+
+    Raw HTML in markdown is passed through as written: nbconvert's own image embedding
+    parses each inline HTML token on its own, which closes an analyst's ``<a href>`` before
+    its text. Local ``<img src>`` in raw HTML are embedded here with a plain substitution.
+    """
+
+    def inline_html(self, html: str) -> str:
+        return _LOCAL_IMG.sub(self._embed_local_img, html)
+
+    def block_html(self, html: str) -> str:
+        return _LOCAL_IMG.sub(self._embed_local_img, html) + "\n"
+
+    def _embed_local_img(self, match: re.Match[str]) -> str:
+        data = self._src_to_base64(match.group("src"))
+        return f"{match.group('before')}{data}{match.group('after')}" if data else match.group(0)
 
     def block_math(self, body: str) -> str:
         return math_html(body, display=True)
