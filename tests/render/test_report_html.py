@@ -143,7 +143,9 @@ def test_local_markdown_images_are_embedded_and_a_token_printed_by_mistake_is_re
     secret = "s3cr3t-flowapi-token-value"
     monkeypatch.setenv("FLOWAPI_TOKEN", secret)
     (tmp_path / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>')
-    printed = new_code_cell("print(os.environ)", outputs=[new_output("stream", name="stdout", text=f"T={secret} J={TOKEN}")])
+    printed = new_code_cell(
+        "print(os.environ)", outputs=[new_output("stream", name="stdout", text=f"T={secret} J={TOKEN}")]
+    )
     notebook = _notebook(tmp_path / "in.ipynb", new_markdown_cell("# Logo\n\n![logo](logo.svg)"), printed)
     [html] = render_report(notebook, tmp_path / "out", "logo", ["html"], report_context())
     page = html.read_text(encoding="utf-8")
@@ -157,7 +159,7 @@ def test_offline_filter_strips_every_kind_of_remote_reference_and_nothing_else()
         "<video poster='//b.example/p.jpg' src=\"https://b.example/v.mp4\"></video>"
         '<object data="http://c.example/o.swf"></object>'
         '<svg viewBox="0 0 4 4"><image href="https://d.example/i.png"/></svg>'
-        '<p style="background-image:url( \'//e.example/bg.png\' )">kept text</p>'
+        "<p style=\"background-image:url( '//e.example/bg.png' )\">kept text</p>"
         '<a href="https://f.example/page">kept link</a><img src="data:image/png;base64,AAAA" alt="kept">'
     )
     cleaned = offline_html(fragment)
