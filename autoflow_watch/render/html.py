@@ -28,9 +28,9 @@ _URL_START = re.compile(r"(?:https?:)?//$", re.IGNORECASE)
 _MARGIN_BOX = 'font-family: "Liberation Sans", Arial, "DejaVu Sans", sans-serif; font-size: 7.5pt; color: #8a94a3;'
 
 
-@functools.lru_cache(maxsize=1)
-def stylesheet() -> str:
-    return (TEMPLATES / TEMPLATE_NAME / "report.css").read_text(encoding="utf-8")
+@functools.lru_cache(maxsize=4)
+def stylesheet(name: str = "report.css") -> str:
+    return (TEMPLATES / TEMPLATE_NAME / name).read_text(encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,6 +83,7 @@ def _resources(notebook_path: Path, nb: Any, context: ReportContext, title: str,
         "page_css": page_css(context),
         "stylesheet": stylesheet(),
         "code_css": code_stylesheet() if show_code else "",
+        "screen_css": stylesheet("screen.css"),
     }
     return {"metadata": {"path": str(folder), "name": notebook_path.stem}, "report": report}
 

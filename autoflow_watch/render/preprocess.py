@@ -83,6 +83,8 @@ class ReportPreprocessor(Preprocessor):
         if cell.cell_type != "code":
             return cell
         cell.outputs = [output for output in cell.get("outputs", []) if self._worth_showing(output)]
+        for output in cell.outputs:
+            _describe_images(output)
         input_shown = (
             self.show_code and cell.source.strip() and not cell.metadata.get("transient", {}).get("remove_source")
         )
@@ -103,6 +105,14 @@ class ReportPreprocessor(Preprocessor):
         if not shown:
             return False  # scrapbook's glued values and other machine-only data
         return not (shown == ["text/plain"] and _OBJECT_REPR.match(str(data["text/plain"])))
+
+
+def _describe_images(output: NotebookNode) -> None:
+    """Give images without alternative text a plain one (screen readers; nbconvert warns otherwise)."""
+    data, metadata = output.get("data", {}), output.setdefault("metadata", NotebookNode())
+    for mime in IMAGES:
+        if mime in data and not metadata.get("alt") and not metadata.get(mime, {}).get("alt"):
+            metadata["alt"] = "Figure"
 
 
 def _tags(cell: NotebookNode) -> list[str]:
