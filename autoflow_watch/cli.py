@@ -14,7 +14,7 @@ from pathlib import Path
 
 from autoflow_watch import __version__
 from autoflow_watch.config import Config, ConfigError, load_config
-from autoflow_watch.logs import configure
+from autoflow_watch.logs import configure, error_line
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -22,7 +22,7 @@ EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"autoflow-watch: error: {message}\n")
+        error_line(f"autoflow-watch: error: {message}")
         sys.exit(EXIT_USAGE)
 
 
@@ -67,12 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
     except ConfigError as error:
         for line in error.problems:
-            sys.stderr.write(f"config error: {line}\n")
+            error_line(f"config error: {line}")
         return EXIT_USAGE
     try:
         return _dispatch(args, config)
     except _UsageError as error:
-        sys.stderr.write(f"autoflow-watch: error: {error}\n")
+        error_line(f"autoflow-watch: error: {error}")
         return EXIT_USAGE
 
 
@@ -109,7 +109,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
                 raise _UsageError("--to must not be before --from")
             return backfill(config, args.workflow, args.start, args.end)
     except (StoreError, AlreadyRunning) as error:
-        sys.stderr.write(f"autoflow-watch: error: {error}\n")
+        error_line(f"autoflow-watch: error: {error}")
         return EXIT_USAGE
     raise _UsageError(f"unknown command {args.command!r}")
 

@@ -3,11 +3,20 @@
 stdout is reserved for a command's own output (``status --json`` must stay pure JSON), so
 every log line goes to stderr. Secrets registered with :func:`register_secret` are
 replaced in every rendered line, whatever field or exception they hide in.
+
+journald gives every line of a service's stderr the priority "info" unless the line starts
+with a syslog level prefix such as ``<4>`` (sd-daemon(3); ``SyslogLevelPrefix=`` defaults
+to yes), which it strips. So when stderr *is* the journal (``$JOURNAL_STREAM`` names its
+device and inode, systemd.exec(5)) each line gets the prefix of its level, and
+``journalctl -p warning`` works; anywhere else (a pipe, a file, a test) lines stay plain JSON.
+The native journal protocol would add fields of its own, but needs a socket and a
+dependency for what one prefix per line already gives.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import MutableMapping
@@ -52,11 +61,59 @@ def _redact_rendered(_logger: Any, _name: str, event: Any) -> Any:
     return redact(event) if isinstance(event, str) else event
 
 
-def configure(level: str = "info", stream: TextIO | None = None, json_lines: bool | None = None) -> None:
-    """Configure structlog and the stdlib loggers of our dependencies (papermill, nbclient)."""
+# syslog(3) priorities, as the "<N>" prefixes of sd-daemon(3); "notice" (5) has no Python level.
+PRIORITIES = {"critical": 2, "fatal": 2, "error": 3, "exception": 3, "warning": 4, "warn": 4, "info": 6, "debug": 7}
+
+
+def stream_is_journal(stream: TextIO) -> bool:
+    """True when ``stream`` is the journal stream systemd connected, not merely inherited the variable.
+
+    A process started by the service with its stderr redirected (a test, a shell pipeline)
+    keeps ``$JOURNAL_STREAM``; only the device and inode of the descriptor itself tell.
+    """
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # closed, or no descriptor at all (StringIO)
+        return False
+    return (info.st_dev, info.st_ino) == (int(device), int(inode))
+
+
+def journal_prefix(level: str) -> str:
+    """The ``<N>`` prefix journald reads as the priority of a line logged at ``level``."""
+    return f"<{PRIORITIES.get(level.lower(), 6)}>"
+
+
+def _prefix_priority(_logger: Any, name: str, event: Any) -> Any:
+    """Last processor: ``name`` is the level the line was logged at (structlog or stdlib)."""
+    return journal_prefix(name) + event if isinstance(event, str) else event
+
+
+def error_line(text: str, stream: TextIO | None = None) -> None:
+    """Write a plain (non-JSON) error line to stderr, at priority "err" in the journal.
+
+    For the command line's own messages (a bad config, a usage error), which are written
+    before or outside the structured logs but must still show up in ``journalctl -p err``.
+    """
+    stream = stream or sys.stderr
+    prefix = journal_prefix("error") if stream_is_journal(stream) else ""
+    stream.write(f"{prefix}{redact(text)}\n")
+
+
+def configure(
+    level: str = "info", stream: TextIO | None = None, json_lines: bool | None = None, journal: bool | None = None
+) -> None:
+    """Configure structlog and the stdlib loggers of our dependencies (papermill, nbclient).
+
+    ``journal`` (default: detected, see :func:`stream_is_journal`) adds the priority prefix.
+    """
     stream = stream or sys.stderr
     if json_lines is None:
         json_lines = not stream.isatty()
+    if journal is None:
+        journal = stream_is_journal(stream)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -69,8 +126,9 @@ def configure(level: str = "info", stream: TextIO | None = None, json_lines: boo
         structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     numeric = logging.getLevelName(level.upper())
+    rendering: list[Any] = [renderer, _redact_rendered, *([_prefix_priority] if journal else [])]
     structlog.configure(
-        processors=[*shared, renderer, _redact_rendered],
+        processors=[*shared, *rendering],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
@@ -79,7 +137,7 @@ def configure(level: str = "info", stream: TextIO | None = None, json_lines: boo
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer, _redact_rendered],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
         )
     )
     root = logging.getLogger()
