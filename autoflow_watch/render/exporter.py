@@ -79,12 +79,18 @@ class ReportExporter(HTMLExporter):
         )
         return offline_html(MarkdownWithMath(renderer=renderer).render(source))
 
+    @pass_context
+    def table_classes(self, context: Any, fragment: str) -> str:
+        """Print classes of a table, for the report's paper size."""
+        paper = context.get("resources", {}).get("report", {}).get("paper_size", "A4")
+        return table_classes(fragment, paper)
+
     def default_filters(self) -> Any:
         yield from super().default_filters()
         yield ("markdown2html", self.markdown2html)
         yield ("offline_html", offline_html)
         yield ("latex2html", latex_output_html)
-        yield ("table_classes", table_classes)
+        yield ("table_classes", self.table_classes)
 
 
 @functools.lru_cache(maxsize=4)

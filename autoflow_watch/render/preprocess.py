@@ -7,12 +7,15 @@ nbconvert's tag preprocessor has already removed what analysts tagged ``remove-c
 - warnings on stderr, widgets (they need a live kernel) and bare object reprs such as
   ``[<matplotlib.lines.Line2D at 0x7f…>]`` are noise in a report, not results;
 - a code cell that shows nothing (code hidden, no output) leaves no empty gap;
+- papermill's notices in a failed notebook (red text at twice the size) become one calm line
+  each, the link to the failing cell kept;
 - figures, their captions and the short text introducing them get tags that the print
   stylesheet uses to keep them on one page.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -43,6 +46,8 @@ IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
 FIGURE_TAG, CAPTION_TAG, KEEP_WITH_NEXT_TAG = "afw-figure", "afw-caption", "afw-keep-with-next"
 LANDSCAPE_TAG = "afw-landscape"
 _CAPTION_MAX_CHARS = 400
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+_ERROR_CELL_LINK = re.compile(r"""<a href=["']#papermill-error-cell["']>(?P<label>[^<]*)</a>""")
 
 
 def notebook_title(nb: NotebookNode) -> tuple[int, re.Match[str]] | None:
@@ -74,11 +79,13 @@ class ReportPreprocessor(Preprocessor):
             cell = nb.cells[index]
             cell.source = (cell.source[: match.start()] + cell.source[match.end() :]).strip()
         nb.cells = [cell for cell in (self._clean(c) for c in nb.cells) if cell is not None]
-        _mark_figures(nb.cells)
+        _mark_figures(nb.cells, str(report.get("paper_size", "A4")))
         return nb, resources
 
     def _clean(self, cell: NotebookNode) -> NotebookNode | None:
         if cell.cell_type == "markdown":
+            if PAPERMILL_ERROR_TAG in cell.get("metadata", {}).get("tags", []):
+                cell.source = _papermill_notice(cell.source)
             return cell if cell.source.strip() or cell.get("attachments") else None
         if cell.cell_type != "code":
             return cell
@@ -107,6 +114,20 @@ class ReportPreprocessor(Preprocessor):
         return not (shown == ["text/plain"] and _OBJECT_REPR.match(str(data["text/plain"])))
 
 
+def _papermill_notice(source: str) -> str:
+    """papermill's "An Exception was encountered at In [3]" and "...stopped here" notices, restyled."""
+    link = _ERROR_CELL_LINK.search(source)
+    if link:
+        label = html.escape(link.group("label").strip() or "the failing cell")
+        return (
+            f'<div class="afw-error-banner">The run failed at <a href="#papermill-error-cell">cell {label}</a>;'
+            " the error is shown there.</div>"
+        )
+    if "papermill-error-cell" in source:
+        return '<div class="afw-error-marker" id="papermill-error-cell">Execution stopped here</div>'
+    return source
+
+
 def _describe_images(output: NotebookNode) -> None:
     """Give images without alternative text a plain one (screen readers; nbconvert warns otherwise)."""
     data, metadata = output.get("data", {}), output.setdefault("metadata", NotebookNode())
@@ -126,19 +147,20 @@ def _is_figure(cell: NotebookNode) -> bool:
     )
 
 
-def _table_classes(cell: NotebookNode) -> str:
+def _table_classes(cell: NotebookNode, paper_size: str) -> str:
     if cell.cell_type != "code":
         return ""
-    return " ".join(table_classes(str(o.get("data", {}).get("text/html", ""))) for o in cell.get("outputs", []))
+    outputs = cell.get("outputs", [])
+    return " ".join(table_classes(str(o.get("data", {}).get("text/html", "")), paper_size) for o in outputs)
 
 
-def _mark_figures(cells: list[NotebookNode]) -> None:
+def _mark_figures(cells: list[NotebookNode], paper_size: str) -> None:
     """Tag figures and tables, the short markdown cell introducing one, and a figure's caption.
 
     The widest tables are printed on a landscape page, and their introduction with them.
     """
     for index, cell in enumerate(cells):
-        figure, tables = _is_figure(cell), _table_classes(cell)
+        figure, tables = _is_figure(cell), _table_classes(cell, paper_size)
         if not figure and not tables:
             continue
         tags = [FIGURE_TAG] if figure else []
