@@ -21,6 +21,12 @@ from autoflow_watch.publish.index_style import INDEX_CSS
 from autoflow_watch.publish.staging import FAILED, INDEX, LATEST_HTML, LATEST_JSON, MANIFEST, atomic_write_text
 
 _FAILED_SHOWN = 3  # newest failed attempts linked per date; older ones are counted
+# the same column widths in every workflow's table, so the sections line up when scrolling
+_COLUMNS = (
+    "<colgroup>"
+    + "".join(f'<col class="{c}">' for c in ("c-date", "c-state", "c-num", "c-time", "c-report", "c-failed"))
+    + "</colgroup>"
+)
 _STATES = ("running", "pending", "failed", "dead", "succeeded", "incomplete")
 
 
@@ -127,7 +133,7 @@ def _row_html(row: _Row) -> str:
     return (
         f'<tr class="{html.escape(row.state)}"><td class="date">{html.escape(row.reference_date)}</td>'
         f"<td>{_status_cell(row)}</td><td class=num>{row.attempts}</td>"
-        f"<td>{html.escape(_time_text(row.finished))}</td>"
+        f"<td class=time>{html.escape(_time_text(row.finished))}</td>"
         f"<td>{_report_cell(row)}</td><td>{_failures_cell(row)}</td></tr>"
     )
 
@@ -140,8 +146,8 @@ def _section(outbox: Path, workflow: str, rows: list[_Row]) -> str:
     return (
         f'<section id="{html.escape(quote(workflow))}"><h2>{html.escape(workflow)}</h2>'
         f'<p class="muted">{counts}{" · " if latest else ""}{" · ".join(latest)}</p>'
-        '<div class="scroll"><table><thead><tr><th>Reference date</th><th>Status</th><th class=num>Attempts</th>'
-        "<th>Finished</th><th>Report</th><th>Failed attempts</th></tr></thead><tbody>"
+        f'<div class="scroll"><table class="runs">{_COLUMNS}<thead><tr><th>Reference date</th><th>Status</th>'
+        "<th class=num>Attempts</th><th>Finished</th><th>Report</th><th>Failed attempts</th></tr></thead><tbody>"
         + "".join(_row_html(r) for r in rows)
         + "</tbody></table></div></section>"
     )

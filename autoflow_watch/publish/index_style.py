@@ -21,7 +21,10 @@ background:currentColor;vertical-align:.05em}
 .succeeded{color:#1e7a3c}.failed,.dead{color:#b3261e}.running{color:#1f5a96}.pending,.incomplete{color:#8a6d00}
 tr.succeeded,tr.failed,tr.dead,tr.running,tr.pending,tr.incomplete{color:inherit}
 table.summary{max-width:60rem}
-details{margin-top:.2rem;font-size:.8rem;color:#5d6877;max-width:34rem}
+table.runs{table-layout:fixed;min-width:62rem}
+col.c-date{width:9.5rem}col.c-state{width:17rem}col.c-num{width:6rem}col.c-time{width:9.5rem}col.c-failed{width:17rem}
+th{white-space:nowrap}td.time{white-space:nowrap;font-variant-numeric:tabular-nums}
+details{margin-top:.2rem;font-size:.8rem;color:#5d6877}
 summary{cursor:pointer;overflow-wrap:anywhere}
 details pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f3f5f8;padding:.5rem;font-size:.75rem}
 .attempt{margin-bottom:.2rem}
