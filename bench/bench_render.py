@@ -1,0 +1,189 @@
+"""Render time per report: ours (HTML, PDF) against nbconvert's HTML, webpdf and LaTeX exporters.
+
+Run by hand: ``.venv/bin/python bench/bench_render.py [--repeat 5]``. Executes the example
+report (after its upstream notebook) and the harder render fixtures once with papermill, then
+times, in this one process and on the same executed notebooks:
+
+- ``ours html``: :func:`autoflow_watch.render.render_report` with ``["html"]``;
+- ``ours pdf``: the same with ``["pdf"]`` (the HTML page is made on the way, as in a run);
+- ``nbconvert html``: ``HTMLExporter(template_name="lab")``, nbconvert's default page;
+- ``webpdf``: ``WebPDFExporter`` (playwright). Playwright cannot download its browser here, so
+  it is pointed at Debian's ``/usr/bin/chromium`` (``executable_path``); needs
+  ``pip install playwright``, else reported as not measurable;
+- ``latex``: ``PDFExporter`` (xelatex; Debian packages texlive-xetex, texlive-fonts-recommended,
+  texlive-plain-generic, pandoc), else reported as not measurable.
+
+Each cell is the median of ``--repeat`` runs after one warm-up run (imports, Jinja environments,
+a first browser start are paid once per process, not per report). Ratios are theirs / ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "render"))
+from render_checks import EXAMPLE_PARAMETERS, EXAMPLES, FIXTURES, TOKEN, execute, report_context  # noqa: E402
+
+from autoflow_watch.render import render_report  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ENGINES = ("ours html", "ours pdf", "nbconvert html", "webpdf", "latex")
+
+
+def executed_notebooks(folder: Path) -> dict[str, Path]:
+    """The benchmark's inputs, executed once (kernels are not what is measured here)."""
+    aggregate = execute(EXAMPLES / "aggregate.ipynb", folder / "aggregate.ipynb", cwd=EXAMPLES, **EXAMPLE_PARAMETERS)
+    report = execute(
+        EXAMPLES / "report.ipynb", folder / "report.ipynb", cwd=EXAMPLES, aggregate=str(aggregate), **EXAMPLE_PARAMETERS
+    )
+    wide = execute(FIXTURES / "wide_tall_formula.ipynb", folder / "wide.ipynb", cwd=FIXTURES, api_token=TOKEN)
+    failed = execute(
+        FIXTURES / "failed_long_traceback.ipynb", folder / "failed.ipynb", cwd=FIXTURES, expect_failure=True
+    )
+    return {"example report": report, "wide table + tall figure": wide, "long traceback": failed}
+
+
+@contextlib.contextmanager
+def debian_chromium_for_playwright() -> Iterator[None]:
+    """Make playwright's ``chromium.launch`` use Debian's chromium (nbconvert passes no path)."""
+    from playwright.async_api import BrowserType
+
+    original = BrowserType.launch
+
+    async def launch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("executable_path", CHROMIUM)
+        return await original(self, *args, **kwargs)
+
+    BrowserType.launch = launch  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BrowserType.launch = original  # type: ignore[method-assign]
+
+
+def availability() -> dict[str, str]:
+    """Why an engine cannot be measured on this machine ('' when it can)."""
+    import importlib.util
+
+    reasons = dict.fromkeys(ENGINES, "")
+    if importlib.util.find_spec("playwright") is None:
+        reasons["webpdf"] = "playwright is not installed (pip install playwright)"
+    elif not Path(CHROMIUM).exists():
+        reasons["webpdf"] = f"{CHROMIUM} is absent (apt-get install chromium)"
+    missing = [tool for tool in ("xelatex", "pandoc") if shutil.which(tool) is None]
+    if missing:
+        reasons["latex"] = f"{' and '.join(missing)} not installed (texlive-xetex, pandoc)"
+    return reasons
+
+
+def renderers(out: Path) -> dict[str, Callable[[str, Path], Any]]:
+    """One callable per engine: (label, executed notebook) -> writes one report into ``out``."""
+    from nbconvert import HTMLExporter, PDFExporter, WebPDFExporter
+
+    lab = HTMLExporter(template_name="lab")
+    webpdf = WebPDFExporter(disable_sandbox=True)
+    latex = PDFExporter()
+
+    def nbconvert(exporter: Any, suffix: str) -> Callable[[str, Path], Any]:
+        def run(label: str, notebook: Path) -> None:
+            body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+            (out / f"{notebook.stem}-{suffix}").write_bytes(body if isinstance(body, bytes) else body.encode())
+
+        return run
+
+    def ours(formats: list[str]) -> Callable[[str, Path], Any]:
+        def run(label: str, notebook: Path) -> None:
+            failed = label == "long traceback"
+            context = report_context("failed" if failed else "succeeded")
+            render_report(notebook, out, notebook.stem, formats, context, show_code=failed)
+
+        return run
+
+    return {
+        "ours html": ours(["html"]),
+        "ours pdf": ours(["pdf"]),
+        "nbconvert html": nbconvert(lab, "lab.html"),
+        "webpdf": nbconvert(webpdf, "webpdf.pdf"),
+        "latex": nbconvert(latex, "latex.pdf"),
+    }
+
+
+def measure(run: Callable[[str, Path], Any], label: str, notebook: Path, repeat: int) -> list[float] | str:
+    """Seconds of ``repeat`` runs after a warm-up, or the one-line reason the engine failed."""
+    try:
+        run(label, notebook)
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            run(label, notebook)
+            times.append(time.perf_counter() - started)
+    except Exception as error:  # a benchmark reports an engine's failure instead of stopping
+        last = traceback.format_exception_only(type(error), error)[-1].strip()
+        return f"failed: {last[:160]}"
+    return times
+
+
+def report(results: dict[str, dict[str, list[float] | str]], reasons: dict[str, str]) -> None:
+    """Medians per report and engine, then the ratios theirs / ours."""
+    print(f"\n{'report':<26}" + "".join(f"{engine:>16}" for engine in ENGINES))
+    for label, row in results.items():
+        cells = []
+        for engine in ENGINES:
+            value = row.get(engine)
+            cells.append(f"{statistics.median(value):>15.3f}s" if isinstance(value, list) else f"{'n/a':>16}")
+        print(f"{label:<26}" + "".join(cells))
+    print("\nratios (theirs / ours, medians):")
+    for label, row in results.items():
+        parts = []
+        for theirs, ours in (("nbconvert html", "ours html"), ("webpdf", "ours pdf"), ("latex", "ours pdf")):
+            a, b = row.get(theirs), row.get(ours)
+            if isinstance(a, list) and isinstance(b, list):
+                parts.append(f"{theirs} / {ours} = {statistics.median(a) / statistics.median(b):.2f}")
+        print(f"  {label:<26} " + ";  ".join(parts))
+    notes = {e: r for e, r in reasons.items() if r}
+    notes |= {f"{e} on {label}": v for label, row in results.items() for e, v in row.items() if isinstance(v, str)}
+    for engine, reason in notes.items():
+        print(f"not measured: {engine}: {reason}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="keep the rendered files in this folder (to look at them)")
+    args = parser.parse_args()
+    reasons = availability()
+    with tempfile.TemporaryDirectory(prefix="bench-render-") as folder:
+        work = Path(folder)
+        notebooks = executed_notebooks(work)
+        out = args.keep or work / "out"
+        out.mkdir(parents=True, exist_ok=True)
+        engines = renderers(out)
+        results: dict[str, dict[str, list[float] | str]] = {}
+        with debian_chromium_for_playwright() if not reasons["webpdf"] else contextlib.nullcontext():
+            for label, notebook in notebooks.items():
+                results[label] = {}
+                for engine in ENGINES:
+                    if reasons[engine]:
+                        continue
+                    results[label][engine] = measure(engines[engine], label, notebook, args.repeat)
+                    value = results[label][engine]
+                    shown = f"{statistics.median(value):.3f}s" if isinstance(value, list) else value
+                    print(f"{label:<26} {engine:<15} {shown}", flush=True)
+    report(results, reasons)
+
+
+if __name__ == "__main__":
+    main()
