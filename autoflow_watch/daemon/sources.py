@@ -31,7 +31,7 @@ class Sources:
         self.inbox = InboxSource(
             config.paths.inbox,
             config.inbox,
-            self._ctx.store.facts.record,
+            self._ctx.store.facts.record_batch,
             on_fact=self._ctx.prompt_planning,
             is_used=self._is_used,
         )

@@ -21,11 +21,37 @@ def free_name(folder: Path, name: str) -> Path:
 
 
 def move_to(path: Path, folder: Path) -> Path:
-    """Rename ``path`` into ``folder`` under a free name (the inbox and its folders share a filesystem)."""
+    """Move ``path`` into ``folder`` under a free name (the inbox and its folders share a filesystem).
+
+    A hard link then an unlink: the link fails rather than replace a name taken meanwhile, and
+    the inbox's watch sees only a delete, which it ignores (a rename out would hold back its
+    event stream while watchdog waits to pair it). Directories, and filesystems without hard
+    links, are renamed.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    target = free_name(folder, path.name)
-    os.rename(path, target)
-    return target
+    if _already_linked(path, folder / path.name):
+        os.unlink(path)  # a crash came between link and unlink: finish the move
+        return folder / path.name
+    while True:
+        target = free_name(folder, path.name)
+        try:
+            os.link(path, target, follow_symlinks=False)
+        except FileExistsError:
+            continue  # taken since free_name looked: try the next number
+        except FileNotFoundError:
+            raise
+        except OSError:  # a directory (EPERM), or no hard links here (EPERM, EOPNOTSUPP)
+            os.rename(path, target)
+            return target
+        os.unlink(path)
+        return target
+
+
+def _already_linked(path: Path, target: Path) -> bool:
+    try:
+        return os.path.samestat(os.lstat(path), os.lstat(target))
+    except OSError:
+        return False
 
 
 def reject(path: Path, rejected: Path, reason: str) -> Path:

@@ -7,7 +7,7 @@ import json
 import time
 from collections import defaultdict
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from autoflow_watch.store import schema
 from autoflow_watch.store.records import Fact, FactChange, FactTimes
@@ -24,53 +24,64 @@ class FactStore:
         (which is what ``on_redelivery = "rerun"`` reacts to); another source confirming a
         known fact is only noted.
         """
+        return self.record_batch([fact], now)[0]
+
+    def record_batch(self, facts: list[Fact], now: float | None = None) -> list[FactChange]:
+        """Record several facts as :meth:`record` does, in one transaction: all or none.
+
+        The inbox records a drained batch of markers this way (one commit, not one per marker)
+        and moves the marker files only after the commit.
+        """
         now = time.time() if now is None else now
+        with self._engine.begin() as conn:
+            return [self._record_in(conn, fact, now) for fact in facts]
+
+    def _record_in(self, conn: Connection, fact: Fact, now: float) -> FactChange:
         t = schema.facts
         day = fact.day.isoformat()
         meta_json = json.dumps(fact.metadata, sort_keys=True) if fact.metadata is not None else None
-        with self._engine.begin() as conn:
-            row = conn.execute(
-                select(t.c.source, t.c.sources, t.c.deliveries, t.c.delivery_key).where(
-                    t.c.dataset == fact.dataset, t.c.day == day
+        row = conn.execute(
+            select(t.c.source, t.c.sources, t.c.deliveries, t.c.delivery_key).where(
+                t.c.dataset == fact.dataset, t.c.day == day
+            )
+        ).first()
+        if row is None:
+            conn.execute(
+                t.insert().values(
+                    dataset=fact.dataset,
+                    day=day,
+                    source=fact.source,
+                    sources=fact.source,
+                    meta_json=meta_json,
+                    first_seen_at=now,
+                    updated_at=now,
+                    deliveries=1,
+                    delivery_key=fact.delivery_key,
                 )
-            ).first()
-            if row is None:
-                conn.execute(
-                    t.insert().values(
-                        dataset=fact.dataset,
-                        day=day,
-                        source=fact.source,
-                        sources=fact.source,
-                        meta_json=meta_json,
-                        first_seen_at=now,
-                        updated_at=now,
-                        deliveries=1,
-                        delivery_key=fact.delivery_key,
-                    )
+            )
+            return FactChange.NEW
+        sources = row.sources.split(",")
+        where = (t.c.dataset == fact.dataset) & (t.c.day == day)
+        if fact.source in sources and fact.source == "inbox":
+            if fact.delivery_key is not None and fact.delivery_key == row.delivery_key:
+                return FactChange.CONFIRMED
+            conn.execute(
+                t.update()
+                .where(where)
+                .values(
+                    meta_json=meta_json,
+                    updated_at=now,
+                    deliveries=row.deliveries + 1,
+                    delivery_key=fact.delivery_key,
                 )
-                return FactChange.NEW
-            sources = row.sources.split(",")
-            where = (t.c.dataset == fact.dataset) & (t.c.day == day)
-            if fact.source in sources and fact.source == "inbox":
-                if fact.delivery_key is not None and fact.delivery_key == row.delivery_key:
-                    return FactChange.CONFIRMED
-                conn.execute(
-                    t.update()
-                    .where(where)
-                    .values(
-                        meta_json=meta_json,
-                        updated_at=now,
-                        deliveries=row.deliveries + 1,
-                        delivery_key=fact.delivery_key,
-                    )
-                )
-                return FactChange.REDELIVERED
-            if fact.source not in sources:
-                values: dict[str, object] = {"sources": ",".join([*sources, fact.source])}
-                if fact.source == "inbox":
-                    values.update(meta_json=meta_json, delivery_key=fact.delivery_key)
-                conn.execute(t.update().where(where).values(**values))
-            return FactChange.CONFIRMED
+            )
+            return FactChange.REDELIVERED
+        if fact.source not in sources:
+            values: dict[str, object] = {"sources": ",".join([*sources, fact.source])}
+            if fact.source == "inbox":
+                values.update(meta_json=meta_json, delivery_key=fact.delivery_key)
+            conn.execute(t.update().where(where).values(**values))
+        return FactChange.CONFIRMED
 
     def record_many(self, facts: list[Fact]) -> dict[Fact, FactChange]:
         """Record a poll's worth of facts; known ones from the same source cost one read."""
