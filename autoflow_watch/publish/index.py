@@ -88,7 +88,8 @@ def _rows(outbox: Path, entries: Sequence[IndexEntry]) -> list[_Row]:
 
 def _a(relative: str, label: str, css: str = "") -> str:
     klass = f' class="{css}"' if css else ""
-    return f'<a{klass} href="{html.escape(quote(relative))}">{html.escape(label)}</a>'
+    href = "#" + quote(relative[1:]) if relative.startswith("#") else quote(relative)  # an anchor stays one
+    return f'<a{klass} href="{html.escape(href)}">{html.escape(label)}</a>'
 
 
 def _report_cell(row: _Row) -> str:

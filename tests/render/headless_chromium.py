@@ -43,7 +43,9 @@ def require_chromium(driver: bool = False) -> None:
     missing = [str(p) for p in (CHROMIUM, *((CHROMEDRIVER,) if driver else ())) if not p.exists()]
     if not missing:
         return
-    reason = f"Debian's chromium is not installed ({', '.join(missing)} absent): apt-get install chromium chromium-driver"
+    reason = (
+        f"Debian's chromium is not installed ({', '.join(missing)} absent): apt-get install chromium chromium-driver"
+    )
     if os.environ.get("AUTOFLOW_TEST_REQUIRE_SERVICES") == "1":
         pytest.fail(reason)
     pytest.skip(reason)

@@ -91,6 +91,6 @@ def test_letter_paper_is_configurable(executed: dict[str, Path], tmp_path: Path)
 def test_weasyprint_reads_data_urls_only_never_the_network_or_files() -> None:
     fetcher = _data_only_fetcher()
     for url in ("https://cdn.example.org/x.css", "http://169.254.169.254/latest", "file:///etc/passwd"):
-        with pytest.raises(Exception, match="protocol|data: URLs"):
+        with pytest.raises(Exception, match=r"protocol|data: URLs"):
             fetcher(url)
     assert fetcher("data:text/plain;base64,aGk=") is not None

@@ -1,0 +1,193 @@
+"""Publishing into the outbox: manifest last, stale files gone, _failed layout, latest.json, the index."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from outbox_helpers import MANIFEST_KEYS, manifest, report_files
+
+from autoflow_watch.publish import outbox as outbox_module
+from autoflow_watch.publish.index import IndexEntry, render_index, write_index
+from autoflow_watch.publish.latest import write_latest
+from autoflow_watch.publish.outbox import SCHEMA_VERSION, publish_failure, publish_report, read_manifest
+
+
+def test_report_is_renamed_into_place_file_by_file_with_the_manifest_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = tmp_path / "outbox"
+    files = report_files(tmp_path / "work")
+    renamed: list[str] = []
+    real_replace = os.replace
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        renamed.append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(outbox_module.os, "replace", replace)
+    folder = publish_report(outbox, "daily-report", "2026-11-24", files, manifest("daily-report", "2026-11-24"))
+
+    assert folder == outbox / "daily-report" / "2026-11-24"
+    assert renamed[:3] == ["report.html", "report.pdf", "manifest.json"], "outputs first, then the manifest"
+    assert renamed[3:] == ["latest.json", "latest.html"], "the pointer moves only once the report is complete"
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "report.html", "report.pdf"]
+    assert list((outbox / ".staging").iterdir()) == [], "nothing is left in the staging area"
+
+
+def test_manifest_has_the_documented_keys_and_describes_every_output(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    files = report_files(tmp_path / "work", names=("report.html", "report.pdf", "report.ipynb"))
+    publish_report(outbox, "daily-report", "2026-11-24", files, manifest("daily-report", "2026-11-24", "run-9"))
+    document = read_manifest(outbox, "daily-report", "2026-11-24")
+    assert document is not None
+    assert set(document) == MANIFEST_KEYS
+    assert document["schema_version"] == SCHEMA_VERSION == 1
+    assert document["run_id"] == "run-9"
+    folder = outbox / "daily-report" / "2026-11-24"
+    for output in document["outputs"]:
+        data = (folder / output["path"]).read_bytes()
+        assert output["bytes"] == len(data)
+        assert output["sha256"] == hashlib.sha256(data).hexdigest()
+    assert [o["path"] for o in document["outputs"]] == ["report.html", "report.pdf", "report.ipynb"]
+
+
+def test_republishing_removes_the_old_manifest_first_and_files_the_new_report_lacks(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    first = report_files(tmp_path / "one", "old", ("report.html", "report.pdf", "extra.html"))
+    publish_report(outbox, "daily-report", "2026-11-24", first, manifest("daily-report", "2026-11-24", "run-1"))
+    second = report_files(tmp_path / "two", "new", ("report.html", "report.pdf"))
+    publish_report(outbox, "daily-report", "2026-11-24", second, manifest("daily-report", "2026-11-24", "run-2"))
+    folder = outbox / "daily-report" / "2026-11-24"
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "report.html", "report.pdf"]
+    assert "new" in (folder / "report.html").read_text()
+    assert read_manifest(outbox, "daily-report", "2026-11-24")["run_id"] == "run-2"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "latest.json", "error.txt", ".hidden.html"])
+def test_reserved_or_hidden_names_are_refused(tmp_path: Path, name: str) -> None:
+    [bad] = report_files(tmp_path / "work", names=(name,))
+    with pytest.raises(ValueError, match="reserved, hidden"):
+        publish_report(tmp_path / "outbox", "w", "2026-11-24", [bad], manifest("w", "2026-11-24"))
+
+
+@pytest.mark.parametrize(("workflow", "date"), [("../etc", "2026-11-24"), ("w", "24-11-2026"), (".w", "2026-11-24")])
+def test_a_workflow_or_date_that_is_not_one_plain_folder_name_is_refused(
+    tmp_path: Path, workflow: str, date: str
+) -> None:
+    files = report_files(tmp_path / "work")
+    with pytest.raises(ValueError):
+        publish_report(tmp_path / "outbox", workflow, date, files, manifest(workflow, date))
+    assert not (tmp_path / "etc").exists()
+
+
+def test_a_failed_attempt_is_filed_whole_under_failed_workflow_date_run_id(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    files = report_files(tmp_path / "work", names=("report.ipynb", "report.html"))
+    folder = publish_failure(outbox, "daily-report", "2026-11-24", "run-3", files, "RuntimeError: no rows\n")
+    assert folder == outbox / "_failed" / "daily-report" / "2026-11-24" / "run-3"
+    assert sorted(p.name for p in folder.iterdir()) == ["error.txt", "report.html", "report.ipynb"]
+    assert (folder / "error.txt").read_text() == "RuntimeError: no rows\n"
+    assert not (outbox / "daily-report").exists(), "a failure publishes no report"
+    assert read_manifest(outbox, "daily-report", "2026-11-24") is None
+
+
+def test_latest_json_points_at_the_newest_complete_report_not_one_being_published(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    for day in ("2026-11-23", "2026-11-24", "2026-11-22"):
+        publish_report(outbox, "daily-report", day, report_files(tmp_path / day), manifest("daily-report", day, day))
+    (outbox / "daily-report" / "2026-11-25").mkdir()  # being published: no manifest yet
+    (outbox / "daily-report" / "2026-11-25" / "report.html").write_text("half")
+    pointer = write_latest(outbox, "daily-report")
+    on_disk = json.loads((outbox / "daily-report" / "latest.json").read_text())
+    assert pointer == on_disk
+    assert on_disk == {
+        "schema_version": 1,
+        "workflow": "daily-report",
+        "reference_date": "2026-11-24",
+        "run_id": "2026-11-24",
+        "finished_at": on_disk["finished_at"],
+        "folder": "2026-11-24/",
+        "manifest": "2026-11-24/manifest.json",
+        "outputs": ["2026-11-24/report.html", "2026-11-24/report.pdf"],
+    }
+    for relative in [on_disk["manifest"], *on_disk["outputs"]]:
+        assert (outbox / "daily-report" / relative).is_file()
+    forward = (outbox / "daily-report" / "latest.html").read_text()
+    assert '<meta http-equiv="refresh" content="0; url=2026-11-24/report.html">' in forward
+    assert "<script" not in forward
+
+
+def _entries(now: float) -> list[IndexEntry]:
+    return [
+        IndexEntry("daily-report", "2026-11-25", "running", "run-r", 1, None, None),
+        IndexEntry("daily-report", "2026-11-24", "succeeded", "2026-11-24", 1, now - 60, None),
+        IndexEntry("daily-report", "2026-11-23", "succeeded", "2026-11-23", 1, now - 86400, None),
+        IndexEntry("nightly", "2026-11-24", "failed", "run-f", 1, now, "RuntimeError: <no rows>\nTraceback..."),
+        IndexEntry("nightly", "2026-11-23", "dead", "run-d", 3, now - 86400, "KeyError: 'x'"),
+    ]
+
+
+def make_outbox(root: Path) -> Path:
+    """Two workflows: reports, a running run, a failed and a dead one with filed attempts; index written."""
+    outbox = root / "outbox"
+    for day in ("2026-11-23", "2026-11-24"):
+        files = report_files(root / "work" / day)
+        publish_report(outbox, "daily-report", day, files, manifest("daily-report", day, day))
+    failed = report_files(root / "work" / "failed", names=("check.ipynb", "check.html"))
+    publish_failure(outbox, "nightly", "2026-11-24", "run-f", failed, "RuntimeError: no rows")
+    publish_failure(outbox, "nightly", "2026-11-23", "run-d", failed[:1], "KeyError: 'x'")
+    write_index(outbox, _entries(dt.datetime.now().timestamp()))
+    return outbox
+
+
+def test_index_lists_every_state_newest_first_with_links_to_reports_failures_and_manifests(tmp_path: Path) -> None:
+    outbox = make_outbox(tmp_path)
+    page = (outbox / "index.html").read_text(encoding="utf-8")
+    for state in ("running", "succeeded", "failed", "dead"):
+        assert f'<span class="state {state}">{state}</span>' in page
+    daily = page[page.index('<section id="daily-report">') : page.index('<section id="nightly">')]
+    assert re.findall(r'<td class="date">([\d-]+)</td>', daily) == ["2026-11-25", "2026-11-24", "2026-11-23"]
+    for link in (
+        "daily-report/2026-11-24/report.html",
+        "daily-report/2026-11-24/report.pdf",
+        "daily-report/2026-11-24/manifest.json",
+        "daily-report/latest.html",
+        "_failed/nightly/2026-11-24/run-f/check.ipynb",
+        "_failed/nightly/2026-11-24/run-f/check.html",
+        "_failed/nightly/2026-11-24/run-f/error.txt",
+        "_failed/nightly/2026-11-23/run-d/check.ipynb",
+    ):
+        assert f'href="{link}"' in page, link
+    assert "RuntimeError: &lt;no rows&gt;" in page, "error text escaped, in a <details> fold"
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+
+
+def test_index_knows_report_folders_the_run_records_do_not(tmp_path: Path) -> None:
+    outbox = make_outbox(tmp_path)
+    (outbox / "daily-report" / "2026-11-26").mkdir()  # interrupted publication: no manifest
+    page = render_index(outbox, [])
+    assert '<td class="date">2026-11-26</td>' in page and "being published" in page
+    assert '<td class="date">2026-11-23</td>' in page and '<span class="state succeeded">' in page
+    assert '<span class="state failed">failed</span>' in page, "a filed failure without a record"
+
+
+def test_index_is_replaced_whole_through_the_staging_area(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outbox = make_outbox(tmp_path)
+    from autoflow_watch.publish import staging
+
+    moves: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        moves.append((Path(src).parent.name, Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(staging.os, "replace", replace)
+    write_index(outbox, [])
+    assert moves == [(".staging", "index.html")]
