@@ -4,7 +4,8 @@
 manifest is renamed into place last, so its presence means "complete" (docs/outbox.md).
 A re-publish (a rerun) first removes the old manifest, so from then on readers see an
 incomplete folder rather than a mix of old and new files taken for a report.
-Failed attempts go, whole, to ``outbox/_failed/<workflow>/<reference_date>/<run_id>/``.
+Failed attempts go, whole, to ``outbox/_failed/<workflow>/<reference_date>/<run_id>/``, their
+executed notebooks cleaned of absolute paths and secrets like published ones.
 """
 
 from __future__ import annotations
@@ -60,15 +61,35 @@ def _check_names(files: Sequence[Path], reserved: set[str]) -> None:
             raise ValueError(f"cannot publish {name!r}: reserved, hidden or given twice")
 
 
-def _stage(files: Sequence[Path], staging: Path) -> list[dict[str, Any]]:
-    """Copy ``files`` into ``staging`` durably; describe each as the manifest's ``outputs`` do."""
+def _stage(files: Sequence[Path], staging: Path, *, clean_notebooks: bool = False) -> list[dict[str, Any]]:
+    """Copy ``files`` into ``staging`` durably; describe each as the manifest's ``outputs`` do.
+
+    ``clean_notebooks``: an executed notebook is copied without absolute paths and secrets
+    (what :func:`autoflow_watch.render.ipynb.clean_notebook` does for published notebooks);
+    a failed attempt's notebook comes straight from the run folder, as papermill wrote it.
+    """
     outputs = []
     for source in files:
         staged = staging / Path(source).name
-        shutil.copyfile(source, staged)
+        if clean_notebooks and staged.suffix == ".ipynb":
+            _clean_copy(Path(source), staged)
+        else:
+            shutil.copyfile(source, staged)
         fsync_file(staged)
         outputs.append({"path": staged.name, "bytes": staged.stat().st_size, "sha256": sha256_of(staged)})
     return outputs
+
+
+def _clean_copy(source: Path, staged: Path) -> None:
+    """A notebook without paths and secrets; one nbformat cannot read still loses its secrets."""
+    from autoflow_watch.render.ipynb import clean_notebook
+    from autoflow_watch.render.secrets import redact_text
+
+    try:
+        clean_notebook(source, staged)
+    except (ValueError, OSError, KeyError, AttributeError, TypeError):
+        text = source.read_text(encoding="utf-8", errors="replace")
+        staged.write_text(redact_text(text), encoding="utf-8")
 
 
 def publish_report(
@@ -127,7 +148,7 @@ def publish_failure(
     target = outbox / FAILED / workflow / reference_date / run_id
     staging = staging_dir(outbox)
     try:
-        _stage(files, staging)
+        _stage(files, staging, clean_notebooks=True)
         (staging / "error.txt").write_text(error_text, encoding="utf-8")
         fsync_file(staging / "error.txt")
         fsync_dir(staging)

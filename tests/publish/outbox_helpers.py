@@ -30,7 +30,11 @@ def report_files(
     files = []
     for name in names:
         path = folder / name
-        path.write_text(f"<p>{text} {name}</p>" if name.endswith(".html") else f"%PDF {text}", encoding="utf-8")
+        if name.endswith(".ipynb"):
+            content = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+        else:
+            content = f"<p>{text} {name}</p>" if name.endswith(".html") else f"%PDF {text}"
+        path.write_text(content, encoding="utf-8")
         files.append(path)
     return files
 

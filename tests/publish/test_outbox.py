@@ -191,3 +191,43 @@ def test_index_is_replaced_whole_through_the_staging_area(tmp_path: Path, monkey
     monkeypatch.setattr(staging.os, "replace", replace)
     write_index(outbox, [])
     assert moves == [(".staging", "index.html")]
+
+
+def test_a_failed_attempts_notebook_is_filed_without_secrets_or_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    token = "flowapi-token-value-0123456789"
+    monkeypatch.setenv("FLOWAPI_TOKEN", token)
+    work = "/var/lib/autoflow-watch/work/nightly/2026-11-24/run-f"
+    injected = new_code_cell(f'db_password = "hunter2-secret"\nupstream = "{work}/load.ipynb"')
+    injected.metadata["tags"] = ["injected-parameters"]
+    printed = new_code_cell("print(os.environ)", outputs=[new_output("stream", name="stdout", text=f"T={token}")])
+    nb = new_notebook(cells=[injected, printed])
+    nb.metadata["papermill"] = {
+        "input_path": "/srv/notebooks/check.ipynb",
+        "output_path": f"{work}/check.ipynb",
+        "parameters": {"db_password": "hunter2-secret", "upstream": f"{work}/load.ipynb"},
+    }
+    source = tmp_path / "work" / "check.ipynb"
+    source.parent.mkdir()
+    nbformat.write(nb, str(source))
+    folder = publish_failure(tmp_path / "outbox", "nightly", "2026-11-24", "run-f", [source], "boom")
+    text = (folder / "check.ipynb").read_text(encoding="utf-8")
+    for leaked in (token, "hunter2-secret", "/var/lib/autoflow-watch", "/srv/notebooks"):
+        assert leaked not in text, leaked
+    assert nbformat.reads(text, as_version=4).metadata["papermill"]["input_path"] == "check.ipynb"
+
+
+def test_a_failed_notebook_that_is_not_json_is_still_filed_with_its_secrets_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "flowapi-token-value-0123456789"
+    monkeypatch.setenv("FLOWAPI_TOKEN", token)
+    source = tmp_path / "check.ipynb"
+    source.write_text(f'{{"cells": [{{"outputs": "T={token}', encoding="utf-8")  # cut off mid-write
+    folder = publish_failure(tmp_path / "outbox", "nightly", "2026-11-24", "run-f", [source], "boom")
+    text = (folder / "check.ipynb").read_text(encoding="utf-8")
+    assert token not in text and "[redacted]" in text
