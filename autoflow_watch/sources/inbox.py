@@ -158,6 +158,7 @@ class InboxSource:
 
     def stop(self) -> None:
         self._stop.set()
+        self._hints.put(("", "wake"))  # the worker may be waiting for a hint: end the wait now
         if self._observer is not None:
             self._stop_observer(self._observer)
         if self._worker is not None:

@@ -1,0 +1,124 @@
+"""Helpers for the inbox tests (a uniquely named module, so tests need not import ``conftest``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon_process import DaemonProcess, wait_for
+
+from autoflow_watch.sources.inbox import InboxSource
+from autoflow_watch.store import Store
+
+StartInbox = Callable[..., InboxSource]
+
+# A config whose one workflow waits for calls *and* sms: markers become facts and nothing
+# runs (no kernels), so a daemon test measures the inbox alone.
+DAEMON_CONFIG = """
+[paths]
+notebooks = "notebooks"
+inbox = "var/inbox"
+outbox = "var/outbox"
+work = "var/work"
+state = "sqlite:///var/state/autoflow.db"
+
+[execution]
+shutdown_grace = "5s"
+
+[inbox]
+settle = "0.3s"
+rescan_interval = "{rescan_interval}"
+{inbox_extra}
+
+[[workflow]]
+name = "daily"
+datasets = ["calls", "sms"]
+parameters = {{ region = "admin2" }}
+
+  [[workflow.notebook]]
+  name = "aggregate"
+  path = "aggregate.ipynb"
+
+  [[workflow.notebook]]
+  name = "report"
+  path = "report.ipynb"
+  upstream = ["aggregate"]
+"""
+
+
+@dataclass
+class Logs:
+    """structlog events captured at every level while a test runs."""
+
+    events: list[MutableMapping[str, Any]] = field(default_factory=list)
+
+    def named(self, event: str, **fields: Any) -> list[MutableMapping[str, Any]]:
+        return [e for e in self.events if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())]
+
+
+def marker_name(dataset: str, day: dt.date | str) -> str:
+    return f"{dataset}_{day if isinstance(day, str) else day.isoformat()}.ready"
+
+
+def entries(folder: Path) -> list[str]:
+    """The names in ``folder``, sorted; the inbox's own folders left out."""
+    return sorted(name for name in os.listdir(folder) if name not in ("processed", "rejected"))
+
+
+def fact_of(store: Store, dataset: str, day: str) -> tuple[Any, int] | None:
+    return store.facts.get(dataset, dt.date.fromisoformat(day))
+
+
+def wait_fact(store: Store, dataset: str, day: str, timeout: float = 30.0) -> tuple[Any, int]:
+    return wait_for(lambda: fact_of(store, dataset, day), timeout, what=f"fact {dataset} {day}")
+
+
+def reason_of(rejected: Path, name: str) -> str:
+    return (rejected / f"{name}.reason").read_text(encoding="utf-8")
+
+
+def cannot_drop_dac_override() -> str | None:
+    """Why an unreadable file cannot be made for real here, or None when it can.
+
+    Root reads a mode-000 file, so as root the reader runs under ``setpriv`` without the
+    capabilities that bypass file permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH).
+    """
+    if os.geteuid() != 0:
+        return None
+    if shutil.which("setpriv") is None:
+        return "running as root and setpriv (util-linux) is missing"
+    probe = subprocess.run([*without_dac_override(), "true"], capture_output=True, text=True)
+    return None if probe.returncode == 0 else f"setpriv cannot drop capabilities here: {probe.stderr.strip()}"
+
+
+def without_dac_override() -> list[str]:
+    """A command prefix under which a mode-000 file is unreadable, even for root."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+def write_daemon_config(project: Path, *, rescan_interval: str = "1h", inbox_extra: str = "") -> Path:
+    """Overwrite the project's config with :data:`DAEMON_CONFIG` (the project's notebooks stay)."""
+    config = project / "autoflow.toml"
+    config.write_text(DAEMON_CONFIG.format(rescan_interval=rescan_interval, inbox_extra=inbox_extra), encoding="utf-8")
+    return config
+
+
+class RestrictedDaemon(DaemonProcess):
+    """The real daemon, started without the capabilities that let root read any file."""
+
+    def start(self, wait_ready: bool = True, timeout: float = 60.0) -> RestrictedDaemon:
+        args = [*without_dac_override(), sys.executable, "-m", "autoflow_watch", "run", "--config", str(self.config)]
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log, env=self.env)
+        if wait_ready:
+            self.wait_for_event("daemon.ready", timeout=timeout)
+        return self
