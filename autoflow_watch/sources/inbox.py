@@ -152,9 +152,18 @@ class InboxSource:
             inotify_log.setLevel(logging.WARNING)  # the overflow warning must reach our listener
         inotify_log.addHandler(self._overflow)
         self._start_observer()
-        self.scan()
+        result = self.scan()
         self._worker = threading.Thread(target=self._work, name="inbox-worker", daemon=True)
         self._worker.start()
+        log.info(
+            "inbox.watching",
+            inbox=str(self.inbox),
+            observer=self._config.observer,
+            settle_s=self._config.settle.total_seconds(),
+            rescan_interval_s=self._config.rescan_interval.total_seconds(),
+            found_at_start=result.accepted,
+            rejected_at_start=result.rejected,
+        )
 
     def stop(self) -> None:
         self._stop.set()

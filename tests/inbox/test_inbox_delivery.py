@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from daemon_process import wait_for
-from inbox_helpers import StartInbox, entries, fact_of, marker_name, wait_fact
+from inbox_helpers import Logs, StartInbox, entries, fact_of, marker_name, wait_fact
 from watchdog.observers.polling import PollingObserver
 
 from autoflow_watch.sources import inbox as inbox_module
@@ -158,3 +158,16 @@ def test_concurrent_writers_of_different_markers_are_all_recorded(start_inbox: S
         thread.join()
     wait_for(lambda: store.facts.count() == 4 * 28, 30, what="112 facts")
     wait_for(lambda: len(entries(source.processed)) == 4 * 28, 10, what="112 markers in processed/")
+
+
+def test_a_dataset_no_workflow_uses_is_recorded_and_logged_at_debug(
+    start_inbox: StartInbox, store: Store, logs: Logs
+) -> None:
+    source = start_inbox(is_used=lambda dataset: dataset == "calls")
+    (source.inbox / "calls_2026-11-24.ready").touch()
+    (source.inbox / "weather_2026-11-24.ready").touch()
+    wait_fact(store, "calls", "2026-11-24")
+    wait_fact(store, "weather", "2026-11-24")  # a workflow added later can use it
+    wait_for(lambda: len(logs.named("inbox.marker.accepted")) == 2, 10, what="both accepted")
+    assert logs.named("inbox.marker.accepted", dataset="calls")[0]["log_level"] == "info"
+    assert logs.named("inbox.marker.accepted", dataset="weather")[0]["log_level"] == "debug"

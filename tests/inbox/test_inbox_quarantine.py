@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from daemon_process import wait_for
 from inbox_helpers import (
+    BAD_KINDS,
     Logs,
     StartInbox,
     cannot_drop_dac_override,
@@ -24,38 +25,6 @@ from inbox_helpers import (
 )
 
 from autoflow_watch.store import Store
-
-NAME_HINT = "a valid marker is named <dataset>_<YYYY-MM-DD>.ready"
-
-
-def _file(content: bytes | str) -> Callable[[Path], None]:
-    def make(path: Path) -> None:
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-
-    return make
-
-
-def _symlink(path: Path) -> None:
-    target = path.parent.parent / "real-marker"
-    target.write_text("", encoding="utf-8")
-    path.symlink_to(target)
-
-
-# name, how to make it, what its reason must say
-BAD_KINDS: list[tuple[str, Callable[[Path], None], list[str]]] = [
-    ("notes.txt", _file("hello"), ["bad marker name 'notes.txt'", NAME_HINT]),
-    ("Calls_2026-11-24.ready", _file(""), ["bad marker name", NAME_HINT]),
-    ("calls_20261124.ready", _file(""), ["bad marker name", NAME_HINT]),
-    ("calls_2026-02-30.ready", _file(""), ["impossible date '2026-02-30'", NAME_HINT]),
-    ("calls_2026-11-25.ready", _file('{"rows": 12'), ["holds invalid JSON", "write a JSON object"]),
-    ("calls_2026-11-26.ready", _file(b"\xff\xfe rows"), ["holds invalid JSON"]),
-    ("calls_2026-11-27.ready", _file("[1, 2, 3]"), ["holds JSON list, not an object"]),
-    ("calls_2026-11-28.ready", _file('"done"'), ["holds JSON str, not an object"]),
-    ("calls_2026-11-29.ready", _file(json.dumps({"pad": "x" * 70_000})), ["over the 64 KiB limit"]),
-    ("calls_2026-11-30.ready", _symlink, ["is a symlink", "regular file"]),
-    ("calls_2026-12-01.ready", lambda p: p.mkdir(), ["is a directory", "regular file"]),
-    ("calls_2026-12-02.ready", lambda p: os.mkfifo(p), ["is not a regular file"]),
-]
 
 
 @pytest.mark.parametrize(("name", "make", "says"), BAD_KINDS, ids=[kind[0] for kind in BAD_KINDS])
