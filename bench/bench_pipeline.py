@@ -52,15 +52,33 @@ parameters = {{ region = "admin2" }}
 def raw_papermill(tmp: Path) -> dict[str, float]:
     """Both notebooks with papermill alone, in this process, as an analyst would run them."""
     timings = {}
-    params = {"reference_date": REFERENCE, "date_ranges": RANGES, "workflow_name": "daily-report", "run_id": "bench", "region": "admin2"}
+    params = {
+        "reference_date": REFERENCE,
+        "date_ranges": RANGES,
+        "workflow_name": "daily-report",
+        "run_id": "bench",
+        "region": "admin2",
+    }
     started = time.perf_counter()
-    pm.execute_notebook(str(NOTEBOOKS / "aggregate.ipynb"), str(tmp / "aggregate.ipynb"), parameters=params,
-                        progress_bar=False, cwd=str(NOTEBOOKS), kernel_name="python3")
+    pm.execute_notebook(
+        str(NOTEBOOKS / "aggregate.ipynb"),
+        str(tmp / "aggregate.ipynb"),
+        parameters=params,
+        progress_bar=False,
+        cwd=str(NOTEBOOKS),
+        kernel_name="python3",
+    )
     timings["aggregate"] = time.perf_counter() - started
     started = time.perf_counter()
     report_params = {k: v for k, v in params.items() if k != "run_id"} | {"aggregate": str(tmp / "aggregate.ipynb")}
-    pm.execute_notebook(str(NOTEBOOKS / "report.ipynb"), str(tmp / "report.ipynb"), parameters=report_params,
-                        progress_bar=False, cwd=str(NOTEBOOKS), kernel_name="python3")
+    pm.execute_notebook(
+        str(NOTEBOOKS / "report.ipynb"),
+        str(tmp / "report.ipynb"),
+        parameters=report_params,
+        progress_bar=False,
+        cwd=str(NOTEBOOKS),
+        kernel_name="python3",
+    )
     timings["report"] = time.perf_counter() - started
     return timings
 
@@ -111,8 +129,10 @@ def main() -> None:
             latencies.append(latency)
             for name, seconds in per_notebook.items():
                 ours[name].append(seconds)
-    print(f"marker -> manifest (7 markers, 2 notebooks, HTML+PDF): median {statistics.median(latencies):.2f}s "
-          f"over {args.repeat} runs {[round(x, 2) for x in latencies]}")
+    print(
+        f"marker -> manifest (7 markers, 2 notebooks, HTML+PDF): median {statistics.median(latencies):.2f}s "
+        f"over {args.repeat} runs {[round(x, 2) for x in latencies]}"
+    )
     for name in raw:
         r, o = statistics.median(raw[name]), statistics.median(ours[name])
         print(f"{name:<10} raw papermill {r:.2f}s  autoflow-watch {o:.2f}s  ratio {o / r:.2f}")
