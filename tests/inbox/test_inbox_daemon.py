@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from daemon_process import DaemonProcess, wait_for
+from daemon_process import DaemonProcess, cli, wait_for
 from inbox_helpers import BAD_KINDS, RestrictedDaemon, cannot_drop_dac_override, entries, write_daemon_config
 
 pytestmark = pytest.mark.e2e
@@ -102,3 +102,15 @@ def test_polling_observer_set_in_the_config_picks_up_markers(project: Path) -> N
         wait_for(lambda: facts(project).get(("calls", "2026-11-24")) == '{"rows": 2}', 60, what="the fact")
     finally:
         assert daemon.stop() == 0
+
+
+def test_run_once_records_a_marker_touched_just_before_it(project: Path) -> None:
+    config = write_daemon_config(project)
+    inbox = project / "var" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "calls_2026-11-24.ready").write_text('{"rows": 4}', encoding="utf-8")  # younger than settle
+    (inbox / "notes.txt").touch()
+    result = cli(config, "run", "--once", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert facts(project) == {("calls", "2026-11-24"): '{"rows": 4}'}
+    assert entries(inbox) == [] and (inbox / "rejected" / "notes.txt.reason").exists()
