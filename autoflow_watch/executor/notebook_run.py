@@ -52,7 +52,7 @@ class NotebookFailure(Exception):
     error_type: str
     message: str
     cell_index: int | None
-    kernel_started: bool
+    code_ran: bool  # whether any code cell began: only a failure before that may be retried
     traceback: str = ""
 
     def __str__(self) -> str:
@@ -64,13 +64,7 @@ def execute(
 ) -> float:
     """Run ``notebook`` to ``output``; return seconds taken or raise NotebookFailure."""
     started = time.monotonic()
-    kernel_pids: list[int] = []
-
-    def launched(pid: int) -> None:
-        kernel_pids.append(pid)
-        on_kernel(pid)
-
-    ReportingKernelManager.on_launch = launched
+    ReportingKernelManager.on_launch = on_kernel
     ReportingKernelManager.ipc_dir = tempfile.mkdtemp(prefix="afw-")  # short: socket paths max 107 bytes
     try:
         pm.execute_notebook(
@@ -87,14 +81,14 @@ def execute(
             kernel_manager_class=ReportingKernelManager,
         )
     except Exception as error:
-        raise _failure(error, output, bool(kernel_pids)) from None
+        raise _failure(error, output) from None
     finally:
         ReportingKernelManager.on_launch = None
         shutil.rmtree(ReportingKernelManager.ipc_dir, ignore_errors=True)
     return time.monotonic() - started
 
 
-def _failure(error: Exception, output: Path, kernel_started: bool) -> NotebookFailure:
+def _failure(error: Exception, output: Path) -> NotebookFailure:
     error_type = type(error).__name__
     message = str(error).strip()
     ename = getattr(error, "ename", None)
@@ -104,23 +98,30 @@ def _failure(error: Exception, output: Path, kernel_started: bool) -> NotebookFa
     traceback = "\n".join(getattr(error, "traceback", []) or [])
     if error_type in ("CellTimeoutError", "TimeoutError") and "cell" in message.lower():
         error_type = "CellTimeoutError"
-    cell_index = _failing_cell(output)
+    cell_index, code_ran = _progress(output)
     first_line = message.splitlines()[0] if message else error_type
-    return NotebookFailure(error_type, first_line[:2000], cell_index, kernel_started, traceback or message)
+    return NotebookFailure(error_type, first_line[:2000], cell_index, code_ran, traceback or message)
 
 
-def _failing_cell(output: Path) -> int | None:
-    """Index of the cell papermill marked failed or left running (papermill's error banner not counted)."""
+def _progress(output: Path) -> tuple[int | None, bool]:
+    """Where execution stopped, from papermill's cell metadata: (failing cell index, any code ran).
+
+    The failing cell is the one papermill marked failed or left running; a kernel that died
+    mid-cell leaves that cell marked completed, so then it is the last cell that started.
+    Indexes do not count papermill's error banner.
+    """
     try:
         nb = nbformat.read(str(output), as_version=4)
     except Exception:
-        return None
-    index = 0
-    for cell in nb.cells:
-        if "papermill-error-cell-tag" in cell.get("metadata", {}).get("tags", []):
-            continue
+        return None, False
+    cells = [c for c in nb.cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
+    last_started = None
+    code_ran = False
+    for index, cell in enumerate(cells):
         meta = cell.get("metadata", {}).get("papermill", {})
         if meta.get("exception") or meta.get("status") in ("failed", "running"):
-            return index
-        index += 1
-    return None
+            return index, True
+        if meta.get("start_time"):
+            last_started = index
+            code_ran = code_ran or cell.get("cell_type") == "code"
+    return (last_started if code_ran else None), code_ran

@@ -78,10 +78,8 @@ def _execute_with_start_retry(
     try:
         return execute(job, notebook, parameters, output, on_kernel)
     except NotebookFailure as failure:
-        if failure.kernel_started and failure.cell_index is not None:
-            raise
-        if not _looks_like_start_failure(failure):
-            raise
+        if failure.code_ran or not _looks_like_start_failure(failure):
+            raise  # a cell ran: running the notebook again could repeat its side effects
         log.warning("kernel.start_failed.retrying", error=str(failure))
         return execute(job, notebook, parameters, output, on_kernel)
 

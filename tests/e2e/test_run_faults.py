@@ -27,7 +27,6 @@ def failed_folders(config):
 def test_cell_that_raises_is_retried_then_dead_with_debug_material(tmp_path, state_db):
     config = single_notebook_project(tmp_path, "x = 1\nraise ValueError('bad input for ' + reference_date)")
     drop_marker(config)
-    started = time.monotonic()
     result = cli(config, "run", "--once")
     assert result.returncode == 1, "a run failed: exit code 1"
     # --once leaves the retry for later; a second --once after the backoff takes it
@@ -46,7 +45,6 @@ def test_cell_that_raises_is_retried_then_dead_with_debug_material(tmp_path, sta
         assert "ValueError" in error and "cell: 3" in error
     assert not (config.parent / "var" / "outbox" / "faulty" / "2026-11-24").exists(), "nothing half-published"
     assert_no_kernels_left(state_db)
-    assert time.monotonic() - started < 120
 
 
 def test_cell_past_cell_timeout_fails_the_attempt_and_kills_the_kernel(tmp_path, state_db):
@@ -54,20 +52,25 @@ def test_cell_past_cell_timeout_fails_the_attempt_and_kills_the_kernel(tmp_path,
         tmp_path, "import time\ntime.sleep(120)", execution='cell_timeout = "2s"', workflow="max_attempts = 1"
     )
     drop_marker(config)
-    started = time.monotonic()
     assert cli(config, "run", "--once").returncode == 1
-    assert time.monotonic() - started < 60
     [run] = status_of(config)
     assert run["state"] == "dead" and "Timeout" in run["error"]
     assert_no_kernels_left(state_db)
 
 
-def test_kernel_that_dies_fails_the_attempt_with_the_reason(tmp_path, state_db):
-    config = single_notebook_project(tmp_path, "import os\nos._exit(1)", workflow="max_attempts = 1")
+def test_kernel_that_dies_mid_cell_fails_the_attempt_once_naming_the_cell(tmp_path, state_db):
+    side_effect = tmp_path / "side-effect.txt"
+    cell = f"import os\nwith open({str(side_effect)!r}, 'a') as f:\n    f.write('ran;')\nos._exit(1)"
+    config = single_notebook_project(tmp_path, cell, workflow="max_attempts = 1")
     drop_marker(config)
-    assert cli(config, "run", "--once").returncode == 1
+    result = cli(config, "run", "--once")
+    assert result.returncode == 1
     [run] = status_of(config)
     assert run["state"] == "dead" and "DeadKernel" in run["error"]
+    assert side_effect.read_text() == "ran;", "a kernel that died mid-cell is not mistaken for a failed start and rerun"
+    assert "kernel.start_failed.retrying" not in result.stderr
+    [folder] = failed_folders(config)
+    assert "cell: 3" in (folder / "error.txt").read_text(), "the cell the kernel died in is named"
     assert_no_kernels_left(state_db)
 
 
@@ -90,9 +93,7 @@ def test_run_past_run_timeout_is_killed_with_its_kernels(tmp_path, state_db):
         tmp_path, "import time\ntime.sleep(120)", execution='run_timeout = "3s"', workflow="max_attempts = 1"
     )
     drop_marker(config)
-    started = time.monotonic()
     assert cli(config, "run", "--once").returncode == 1
-    assert time.monotonic() - started < 60
     [run] = status_of(config)
     assert run["state"] == "dead" and "run_timeout" in run["error"]
     assert_no_kernels_left(state_db)
@@ -104,14 +105,12 @@ def test_daemon_killed_mid_notebook_recovers_to_exactly_one_report(tmp_path, sta
     drop_marker(config)
     wait_for(lambda: recorded_kernel_pids(state_db), timeout=60, what="a kernel to start")
     daemon.kill9()
-    killed_at = time.monotonic()
     pids = recorded_kernel_pids(state_db)
     wait_for(lambda: not alive_pids(pids), timeout=15, what="the orphaned kernel to die with its worker")
     restarted = DaemonProcess(config).start()
     try:
         manifest = config.parent / "var" / "outbox" / "faulty" / "2026-11-24" / "manifest.json"
         wait_for(manifest.exists, timeout=90, what="the report after recovery")
-        recovered_in = time.monotonic() - killed_at
     finally:
         assert restarted.stop() == 0
     [run] = status_of(config)
@@ -119,7 +118,6 @@ def test_daemon_killed_mid_notebook_recovers_to_exactly_one_report(tmp_path, sta
     assert json.loads(manifest.read_text())["run_id"] == run["run_id"]
     assert len(list(manifest.parent.glob("manifest*.json"))) == 1
     assert restarted.events("run.recovered"), "the dead daemon's attempt was reclaimed at once"
-    assert recovered_in < 60
     assert_no_kernels_left(state_db)
 
 
@@ -140,9 +138,7 @@ def test_sigterm_past_the_grace_period_kills_kernels_and_gives_the_attempt_back(
     drop_marker(config)
     wait_for(lambda: recorded_kernel_pids(state_db), timeout=60, what="a kernel to start")
     time.sleep(0.5)
-    started = time.monotonic()
     assert daemon.stop() == 0
-    assert time.monotonic() - started < 20
     [run] = status_of(config)
     assert (run["state"], run["attempts"]) == ("pending", 0), "an interrupted attempt does not count"
     assert_no_kernels_left(state_db, timeout=2)
