@@ -3,9 +3,11 @@
 Jupyter renders ``$...$`` with MathJax from a CDN; a report must work offline and print with
 WeasyPrint, which runs no JavaScript. matplotlib (already a dependency, and what analysts plot
 with) typesets the common TeX subset: fractions, sums, roots, Greek, sub- and superscripts,
-accents. The SVG goes into an ``<img>`` as a data URI, sized in ``em`` so it follows the text
-around it on screen and in print. What mathtext cannot typeset (``align`` environments, macros)
-stays readable as its TeX source in a ``<code>`` element instead of breaking the report.
+accents. Display formulas get display-size fractions (``\\frac`` as ``\\dfrac``), as TeX's
+display style does; mathtext would otherwise set them at text size. The SVG goes into an
+``<img>`` as a data URI, sized in ``em`` so it follows the text around it on screen and in print.
+What mathtext cannot typeset (``align`` environments, macros) stays readable as its TeX
+source in a ``<code>`` element instead of breaking the report.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 _RENDER_SIZE = 20.0  # points; the image is scaled back to the surrounding text with em units
 _INK = "#1d2530"
 _LINE_BREAK = re.compile(r"\\\\")
+_TEXT_FRAC = re.compile(r"\\frac(?![A-Za-z])")  # \frac, not \fracfoo; \dfrac and \tfrac stay
 
 
 def _typeset(tex: str) -> tuple[str, float, float, float] | None:
@@ -53,7 +56,7 @@ def math_html(tex: str, display: bool) -> str:
     for line in lines:
         if not line:
             continue
-        typeset = _typeset(line)
+        typeset = _typeset(_TEXT_FRAC.sub(r"\\dfrac", line) if display else line)
         if typeset is None:
             return _readable(tex, display)
         images.append(_image(line, *typeset, display=display))
