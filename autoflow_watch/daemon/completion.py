@@ -6,42 +6,28 @@ crash between the two is resolved by recovery without running or publishing twic
 
 from __future__ import annotations
 
+import re
 import traceback
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from autoflow_watch import __version__
-from autoflow_watch.executor.job import RunJob
 from autoflow_watch.executor.local import Execution
-from autoflow_watch.executor.params import public_parameters
+from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger, redact
 from autoflow_watch.publish.outbox import publish_failure, publish_report
 from autoflow_watch.store import Store
 from autoflow_watch.store.records import AttemptResult, RunState, iso
 
-MANIFEST_SCHEMA_VERSION = 1
-
-
-def run_parameters(job: RunJob) -> dict[str, Any]:
-    """The run-level parameters as recorded in the store and the manifest (secrets excluded)."""
-    values: dict[str, Any] = {
-        "reference_date": job.reference_date,
-        "date_ranges": job.date_ranges,
-        "workflow_name": job.workflow,
-        "run_id": job.run_id,
-    }
-    if job.flowapi_url:
-        values["flowapi_url"] = job.flowapi_url
-    values.update(job.parameters)
-    return public_parameters(values)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def build_manifest(execution: Execution) -> dict[str, Any]:
+    """The manifest's run keys; publishing adds ``schema_version`` and ``outputs``."""
     job, result = execution.job, execution.result
     assert result is not None
     return {
-        "schema_version": MANIFEST_SCHEMA_VERSION,
         "workflow": job.workflow,
         "reference_date": job.reference_date,
         "run_id": job.run_id,
@@ -99,6 +85,4 @@ def _file_failure(outbox: Path, execution: Execution, attempt: AttemptResult, lo
 
 
 def _strip_ansi(text: str) -> str:
-    import re
-
-    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+    return _ANSI.sub("", text)

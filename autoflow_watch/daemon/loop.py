@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from autoflow_watch.config import Config, ConfigError, load_config
-from autoflow_watch.daemon.completion import conclude, run_parameters
+from autoflow_watch.daemon.completion import conclude
 from autoflow_watch.daemon.context import Context
 from autoflow_watch.daemon.health import Health, WatchdogPinger
 from autoflow_watch.daemon.jobs import build_job, worker_environment
@@ -31,6 +31,7 @@ from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.daemon.sources import Sources
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.executor.local import Execution, LocalExecutor
+from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.outbox import apply_retention, clean_staging
 from autoflow_watch.store import Store

@@ -8,6 +8,20 @@ from typing import Any
 from autoflow_watch.executor.job import NotebookJob, RunJob
 
 SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "api_key", "apikey")
+REDACTED = "[redacted]"
+
+
+def _run_level(job: RunJob) -> dict[str, Any]:
+    """What every notebook of the run is offered, before upstream and workflow parameters."""
+    values: dict[str, Any] = {
+        "reference_date": job.reference_date,
+        "date_ranges": job.date_ranges,
+        "workflow_name": job.workflow,
+        "run_id": job.run_id,
+    }
+    if job.flowapi_url:
+        values["flowapi_url"] = job.flowapi_url
+    return values
 
 
 def notebook_parameters(job: RunJob, notebook: NotebookJob, executed: dict[str, Path]) -> dict[str, Any]:
@@ -17,14 +31,7 @@ def notebook_parameters(job: RunJob, notebook: NotebookJob, executed: dict[str, 
     accident; upstream names cannot collide with them (the config forbids it by
     validation of declared names).
     """
-    offered: dict[str, Any] = {
-        "reference_date": job.reference_date,
-        "date_ranges": job.date_ranges,
-        "workflow_name": job.workflow,
-        "run_id": job.run_id,
-    }
-    if job.flowapi_url:
-        offered["flowapi_url"] = job.flowapi_url
+    offered = _run_level(job)
     for upstream in notebook.upstream:
         offered[upstream] = str(executed[upstream])
     offered.update(job.parameters)
@@ -32,9 +39,16 @@ def notebook_parameters(job: RunJob, notebook: NotebookJob, executed: dict[str, 
     return {name: value for name, value in offered.items() if name in declared}
 
 
+def run_parameters(job: RunJob) -> dict[str, Any]:
+    """The run-level parameters as recorded in the store and the manifest (secrets excluded)."""
+    return public_parameters({**_run_level(job), **job.parameters})
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a parameter's name says its value is a secret."""
+    return any(word in name.lower() for word in SECRET_WORDS)
+
+
 def public_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     """Parameters safe to store and publish: values of secret-looking names are redacted."""
-    return {
-        name: "[redacted]" if any(word in name.lower() for word in SECRET_WORDS) else value
-        for name, value in parameters.items()
-    }
+    return {name: REDACTED if is_secret_name(name) else value for name, value in parameters.items()}
