@@ -89,6 +89,13 @@ class Daemon:
         if removed:
             log.info("outbox.staging_cleaned", removed=removed)
         recover_expired(self.ctx.store, paths.outbox, self._backoffs(), all_running=self.lock is not None)
+        if self.config.app.execution.backend != "local":
+            log.warning(
+                "execution.backend_not_available",
+                backend=self.config.app.execution.backend,
+                using="local",
+                hint="this version runs notebooks on the local executor only; runs go on here",
+            )
         self.sources.start(once=self.once)
         # the main loop may be stuck for at most one watchdog period (WatchdogSec) before pings stop
         interval = self.notifier.watchdog_interval
