@@ -7,6 +7,7 @@ the original stdout; everything else printed goes to stderr.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -48,6 +49,7 @@ def run_job(job: RunJob, events: Events) -> WorkerResult:
         )
         output = work / f"{notebook.name}.ipynb"
         parameters = notebook_parameters(job, notebook, executed)
+        source_sha256 = _source_digest(notebook, log)
         events.emit("step", notebook=notebook.name, state="running")
         try:
             duration = _execute_with_start_retry(job, notebook, parameters, output, events, log)
@@ -61,10 +63,25 @@ def run_job(job: RunJob, events: Events) -> WorkerResult:
             result.failed_files = _failure_files(job, notebook, output, log)
             return result
         executed[notebook.name] = output
-        result.notebooks.append(NotebookOutcome(notebook.name, notebook.source_sha256, round(duration, 3), str(output)))
+        result.notebooks.append(NotebookOutcome(notebook.name, source_sha256, round(duration, 3), str(output)))
         events.emit("step", notebook=notebook.name, state="succeeded", duration_s=round(duration, 3))
         log.info("notebook.succeeded", duration_s=round(duration, 3))
     return _render_reports(job, result, events)
+
+
+def _source_digest(notebook: NotebookJob, log: Any) -> str:
+    """The sha256 of the notebook as executed now, for the manifest (it may have changed since the config load)."""
+    try:
+        digest = hashlib.sha256(Path(notebook.path).read_bytes()).hexdigest()
+    except OSError:
+        return notebook.source_sha256  # papermill will report the missing file itself
+    if digest != notebook.source_sha256:
+        log.warning(
+            "notebook.changed_since_config_load",
+            path=notebook.path,
+            hint="its parameters were checked at load time; reload the config (SIGHUP) to check them again",
+        )
+    return digest
 
 
 def _execute_with_start_retry(

@@ -98,3 +98,21 @@ def test_validate_exits_2_on_a_bad_config_with_one_line_per_problem(project):
         and "workflow[0].notebook[1].path" in result.stderr
     )
     assert cli(project / "autoflow.toml", "run", "--once").returncode == 2, "the daemon never starts on a bad config"
+
+
+def test_manifest_names_the_notebook_as_executed_when_it_changed_after_start(project):
+    daemon = DaemonProcess(project / "autoflow.toml").start()
+    try:
+        notebook = project / "notebooks" / "report.ipynb"
+        document = json.loads(notebook.read_text(encoding="utf-8"))
+        document["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "Edited after start."})
+        notebook.write_text(json.dumps(document), encoding="utf-8")
+        touch_markers(project, "2026-11-23", "2026-11-24")
+        manifest = project / "var" / "outbox" / "daily" / "2026-11-24" / "manifest.json"
+        wait_for(manifest.exists, timeout=120, what="the report's manifest")
+    finally:
+        assert daemon.stop() == 0
+    [entry] = [nb for nb in json.loads(manifest.read_text())["notebooks"] if nb["name"] == "report"]
+    assert entry["source_sha256"] == hashlib.sha256(notebook.read_bytes()).hexdigest()
+    assert "Edited after start." in (manifest.parent / "report.html").read_text(encoding="utf-8")
+    assert daemon.events("notebook.changed_since_config_load"), "the operator is told to reload"
