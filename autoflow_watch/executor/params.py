@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch.executor.job import NotebookJob, RunJob
+from autoflow_watch.logs import REDACTED
 
 SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "api_key", "apikey")
-REDACTED = "[redacted]"
 
 
 def _run_level(job: RunJob) -> dict[str, Any]:

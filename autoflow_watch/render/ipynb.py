@@ -16,7 +16,8 @@ from typing import Any
 
 import nbformat
 
-from autoflow_watch.render.secrets import redact_assignments, redact_parameters, redact_tree
+from autoflow_watch.executor.params import public_parameters
+from autoflow_watch.render.secrets import redact_assignments, redact_tree
 
 _ENVIRONMENT_KEYS = re.compile(r"env|environ|cwd|hostname|user", re.IGNORECASE)
 _ABSOLUTE_PATH = re.compile(r"^(?:/|[A-Za-z]:[\\/])[^\n]*$")
@@ -41,7 +42,7 @@ def clean_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
         if _ENVIRONMENT_KEYS.search(key):
             del papermill[key]
     if isinstance(papermill.get("parameters"), dict):
-        papermill["parameters"] = redact_parameters(papermill["parameters"])
+        papermill["parameters"] = public_parameters(papermill["parameters"])
     return {**metadata, "papermill": _strip_paths(papermill)} if "papermill" in metadata else dict(metadata)
 
 

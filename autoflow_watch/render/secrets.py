@@ -17,18 +17,13 @@ import os
 import re
 from typing import Any
 
-from autoflow_watch.executor.params import SECRET_WORDS
+from autoflow_watch.executor.params import is_secret_name
 from autoflow_watch.logs import REDACTED, redact
 
 TOKEN_ENV = "FLOWAPI_TOKEN"
 # header.payload.signature, each base64url; headers of JWTs always start with {" -> eyJ
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _ASSIGNMENT = re.compile(r"^(?P<indent>\s*)(?P<name>[A-Za-z_]\w*)\s*=.*$", re.MULTILINE)
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a parameter's name says its value is a secret."""
-    return any(word in name.lower() for word in SECRET_WORDS)
 
 
 def redact_text(text: str) -> str:
@@ -51,11 +46,6 @@ def redact_tree(value: Any) -> Any:
     if isinstance(value, list):
         return [redact_tree(item) for item in value]
     return value
-
-
-def redact_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
-    """Parameters with the values of secret-named ones replaced."""
-    return {name: REDACTED if is_secret_name(name) else value for name, value in parameters.items()}
 
 
 def redact_assignments(source: str) -> str:
