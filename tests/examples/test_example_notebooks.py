@@ -134,9 +134,7 @@ def test_aggregate_glues_the_window_counts(executed: dict[str, Path]) -> None:
         int(row["calls"]) for row in rows if row["date"] == REFERENCE_DATE
     )
     assert scraps["days"].data == [f"2026-11-{day}" for day in range(18, 25)]
-    assert scraps["missing_records"].data == [
-        {"date": "2026-11-20", "admin2_code": "XZ0403", "admin2_name": "Lunet"}
-    ]
+    assert scraps["missing_records"].data == [{"date": "2026-11-20", "admin2_code": "XZ0403", "admin2_name": "Lunet"}]
     flagged = {(item["date"], item["region_name"]) for item in scraps["anomalies"].data}
     assert flagged == {
         ("2026-11-21", "Tobrek"),
