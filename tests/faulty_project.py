@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from notebooks import write_notebook
+from project_files import FAST_EXECUTION_TOML, PATHS_TOML
 
 
 def single_notebook_project(
@@ -15,23 +16,8 @@ def single_notebook_project(
     config = folder / "autoflow.toml"
     text = _override(
         f"""
-[paths]
-notebooks = "notebooks"
-inbox = "var/inbox"
-outbox = "var/outbox"
-work = "var/work"
-state = "sqlite:///var/state/autoflow.db"
-
-[execution]
-max_parallel_runs = 2
-cell_timeout = "60s"
-run_timeout = "5m"
-max_attempts = 2
-retry_backoff = "1s"
-shutdown_grace = "5s"
-lease_renew_interval = "1s"
-lease_timeout = "4s"
-
+{PATHS_TOML}
+{FAST_EXECUTION_TOML}
 [inbox]
 settle = "0.2s"
 rescan_interval = "2s"

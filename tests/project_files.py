@@ -13,6 +13,29 @@ sb.glue("total", total)
 print("aggregated", reference_date, date_ranges, region)
 """
 
+# The folders every test project uses, relative to its config file.
+PATHS_TOML = """\
+[paths]
+notebooks = "notebooks"
+inbox = "var/inbox"
+outbox = "var/outbox"
+work = "var/work"
+state = "sqlite:///var/state/autoflow.db"
+"""
+
+# Execution settings short enough for tests: quick retries, leases and shutdown.
+FAST_EXECUTION_TOML = """\
+[execution]
+max_parallel_runs = 2
+cell_timeout = "60s"
+run_timeout = "5m"
+max_attempts = 2
+retry_backoff = "1s"
+shutdown_grace = "5s"
+lease_renew_interval = "1s"
+lease_timeout = "4s"
+"""
+
 REPORT = """\
 import scrapbook as sb
 from IPython.display import Markdown, display
@@ -47,23 +70,8 @@ def write_config(
     config = folder / "autoflow.toml"
     config.write_text(
         f"""
-[paths]
-notebooks = "notebooks"
-inbox = "var/inbox"
-outbox = "var/outbox"
-work = "var/work"
-state = "sqlite:///var/state/autoflow.db"
-
-[execution]
-max_parallel_runs = 2
-cell_timeout = "60s"
-run_timeout = "5m"
-max_attempts = 2
-retry_backoff = "1s"
-shutdown_grace = "5s"
-lease_renew_interval = "1s"
-lease_timeout = "4s"
-
+{PATHS_TOML}
+{FAST_EXECUTION_TOML}
 [inbox]
 settle = "0.3s"
 rescan_interval = "2s"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from daemon_process import DaemonProcess, assert_no_kernels_left, cli, wait_for
 from notebooks import write_notebook
+from project_files import PATHS_TOML
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flowapi"))
 
@@ -31,14 +32,9 @@ print("token sha256:", hashlib.sha256(token.encode()).hexdigest() if token else 
 print("flowapi_url:", flowapi_url)
 """
 
-CONFIG = """
-[paths]
-notebooks = "notebooks"
-inbox = "var/inbox"
-outbox = "var/outbox"
-work = "var/work"
-state = "sqlite:///var/state/autoflow.db"
-
+CONFIG = (
+    PATHS_TOML
+    + """
 [execution]
 max_parallel_runs = 2
 max_attempts = 2
@@ -82,6 +78,7 @@ datasets = ["weather"]
   path = "probe.ipynb"
   report = {{ formats = ["html"] }}
 """
+)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon_process import DaemonProcess, wait_for
+from project_files import PATHS_TOML
 
 from autoflow_watch.sources.inbox import InboxSource
 from autoflow_watch.store import Store
@@ -54,14 +55,9 @@ BAD_KINDS: list[tuple[str, Callable[[Path], None], list[str]]] = [
 
 # A config whose one workflow waits for calls *and* sms: markers become facts and nothing
 # runs (no kernels), so a daemon test measures the inbox alone.
-DAEMON_CONFIG = """
-[paths]
-notebooks = "notebooks"
-inbox = "var/inbox"
-outbox = "var/outbox"
-work = "var/work"
-state = "sqlite:///var/state/autoflow.db"
-
+DAEMON_CONFIG = (
+    PATHS_TOML
+    + """
 [execution]
 shutdown_grace = "5s"
 
@@ -84,6 +80,7 @@ parameters = {{ region = "admin2" }}
   path = "report.ipynb"
   upstream = ["aggregate"]
 """
+)
 
 
 @dataclass
