@@ -201,3 +201,29 @@ def test_read_only_outbox_fails_the_attempt_then_the_retry_publishes(tmp_path, s
     assert (outbox / "faulty" / "2026-11-24" / "manifest.json").exists()
     assert not any(p.name.startswith(".") for p in (outbox / "faulty" / "2026-11-24").iterdir())
     os.sync()
+
+
+def test_full_outbox_disk_fails_the_attempt_cleanly_then_the_retry_publishes(tmp_path, state_db):
+    cell = "for row in range(4000):\n    print(f'row {row:5d}: ' + 'x' * 60)"  # a report of about 300 KB
+    config = single_notebook_project(tmp_path, cell, workflow="max_attempts = 3")
+    outbox = config.parent / "var" / "outbox"
+    outbox.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(outbox)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs as the outbox here: {mounted.stderr.decode().strip()}")
+    try:
+        drop_marker(config)
+        assert cli(config, "run", "--once").returncode == 1
+        [run] = status_of(config)
+        assert run["state"] == "failed" and "No space left" in run["error"]
+        assert not (outbox / "faulty").exists(), "no report folder, not even an empty one"
+        assert not list((outbox / ".staging").glob("*")), "what was staged is removed again"
+
+        subprocess.run(["mount", "-o", "remount,size=16m", str(outbox)], check=True)  # the operator frees space
+        time.sleep(1.5)  # retry_backoff
+        assert cli(config, "run", "--once").returncode == 0
+        [run] = status_of(config)
+        assert (run["state"], run["attempts"]) == ("succeeded", 2)
+        assert "row  3999" in (outbox / "faulty" / "2026-11-24" / "job.html").read_text(encoding="utf-8")
+    finally:
+        subprocess.run(["umount", str(outbox)], check=False)
