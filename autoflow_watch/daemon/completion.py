@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch import __version__
+from autoflow_watch.executor.job import RunJob
 from autoflow_watch.executor.local import Execution
 from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger, redact
-from autoflow_watch.publish.outbox import publish_failure, publish_report
+from autoflow_watch.publish.outbox import publish_failure, publish_report, read_manifest
 from autoflow_watch.store import Store
 from autoflow_watch.store.records import AttemptResult, RunState, iso
 
@@ -50,9 +51,12 @@ def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: ti
     if attempt.outcome == "succeeded":
         try:
             assert execution.result is not None
-            files = [Path(p) for p in execution.result.report_files]
-            folder = publish_report(outbox, job.workflow, job.reference_date, files, build_manifest(execution))
-            log.info("run.published", folder=str(folder), files=len(files))
+            if _published_already(outbox, job):
+                log.info("run.published_already")
+            else:
+                files = [Path(p) for p in execution.result.report_files]
+                folder = publish_report(outbox, job.workflow, job.reference_date, files, build_manifest(execution))
+                log.info("run.published", folder=str(folder), files=len(files))
         except Exception as error:
             attempt = AttemptResult("failed", "PublishError", f"publishing to the outbox failed: {error}")
             log.error("run.publish_failed", error=str(error))
@@ -62,6 +66,12 @@ def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: ti
     level = log.info if state is RunState.SUCCEEDED else log.warning
     level("run.finished", state=state.value, attempt=job.attempt, outcome=attempt.outcome, error=attempt.error)
     return state
+
+
+def _published_already(outbox: Path, job: RunJob) -> bool:
+    """Whether this very attempt's report is in place (concluding again after the store failed)."""
+    manifest = read_manifest(outbox, job.workflow, job.reference_date)
+    return manifest is not None and manifest.get("run_id") == job.run_id
 
 
 def _file_failure(outbox: Path, execution: Execution, attempt: AttemptResult, log: Any) -> None:

@@ -15,8 +15,11 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from autoflow_watch.config import Config, ConfigError, load_config
 from autoflow_watch.daemon.completion import conclude
@@ -25,6 +28,7 @@ from autoflow_watch.daemon.health import Health, WatchdogPinger
 from autoflow_watch.daemon.jobs import build_job, worker_environment
 from autoflow_watch.daemon.lock import InstanceLock
 from autoflow_watch.daemon.notify import Notifier
+from autoflow_watch.daemon.outage import StoreOutage
 from autoflow_watch.daemon.outbox_index import refresh_index
 from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.daemon.recovery import recover_expired
@@ -134,33 +138,44 @@ class Daemon:
 
     # -- the loop ------------------------------------------------------------------------------------
     def _main_loop(self) -> None:
-        execution = self.config.app.execution
-        next_plan = time.monotonic() + PLAN_EVERY_S
-        next_lease = time.monotonic() + execution.lease_renew_interval.total_seconds()
-        next_retention = time.monotonic()
+        due = _Schedule.starting_now(self.config)
+        outage = StoreOutage()
         while not self._stopping.is_set():
             self.health.beat("main")
-            if self._reload.is_set():
-                self._reload.clear()
-                self._reload_config()
-            now = time.monotonic()
-            if self.ctx.plan_requested.is_set() or now >= next_plan:
-                self.ctx.plan_requested.clear()
-                plan_and_apply(self.config, self.ctx.store)
-                next_plan = now + PLAN_EVERY_S
-            if now >= next_lease:
-                self._keep_leases()
-                next_lease = now + self.config.app.execution.lease_renew_interval.total_seconds()
-            if now >= next_retention and self.config.app.outbox.keep_days:
-                self._retention()
-                next_retention = now + 3600
-            self._conclude_finished()
-            claimed = self._dispatch()
-            self._update_status()
+            try:
+                claimed = self._tick(due)
+            except SQLAlchemyError as error:
+                if self.once:
+                    raise
+                self.ctx.wake.wait(timeout=outage.failed(error))
+                self.ctx.wake.clear()
+                continue
+            outage.answered()
             if self.once and not claimed and self.executor.active() == 0 and self._done.empty():
                 break
             self.ctx.wake.wait(timeout=1.0)
             self.ctx.wake.clear()
+
+    def _tick(self, due: _Schedule) -> int:
+        """One round of decisions; return how many runs were started."""
+        if self._reload.is_set():
+            self._reload.clear()
+            self._reload_config()
+        self._conclude_finished()  # first: a finished report is published even while the store is away
+        now = time.monotonic()
+        if self.ctx.plan_requested.is_set() or now >= due.plan:
+            self.ctx.plan_requested.clear()
+            plan_and_apply(self.config, self.ctx.store)
+            due.plan = now + PLAN_EVERY_S
+        if now >= due.leases:
+            self._keep_leases()
+            due.leases = now + self.config.app.execution.lease_renew_interval.total_seconds()
+        if now >= due.retention and self.config.app.outbox.keep_days:
+            self._retention()
+            due.retention = now + 3600
+        claimed = self._dispatch()
+        self._update_status()
+        return claimed
 
     def _dispatch(self) -> int:
         """Claim due runs while there is room; return how many were started."""
@@ -222,7 +237,11 @@ class Daemon:
                 break
             workflow = self.config.workflows.get(execution.job.workflow)
             backoff = workflow.retry_backoff if workflow else self.config.app.execution.retry_backoff
-            state = conclude(self.ctx.store, self.config.app.paths.outbox, execution, backoff)
+            try:
+                state = conclude(self.ctx.store, self.config.app.paths.outbox, execution, backoff)
+            except SQLAlchemyError:
+                self._done.put(execution)  # concluded again once the store answers
+                raise
             self._finished_this_session += 1
             if state in (RunState.FAILED, RunState.DEAD) and execution.attempt.outcome != "interrupted":
                 self._failed_this_session += 1
@@ -234,11 +253,13 @@ class Daemon:
 
     def _keep_leases(self) -> None:
         execution = self.config.app.execution
-        lost = self.ctx.store.runs.renew(self.ctx.owner, self.executor.active_run_ids(), execution.lease_timeout)
+        active = self.executor.active_run_ids()
+        awaiting = [e.job.run_id for e in list(self._done.queue)]  # finished, not yet recorded
+        lost = self.ctx.store.runs.renew(self.ctx.owner, [*active, *awaiting], execution.lease_timeout)
         for run_id in lost:
             log.error("run.lease_lost", run_id=run_id)
             self.executor.stop(run_id, "lease_lost")
-        own = set(self.executor.active_run_ids())
+        own = {*self.executor.active_run_ids(), *awaiting}
         if recover_expired(
             self.ctx.store, self.config.app.paths.outbox, self._backoffs(), all_running=False, own_runs=own
         ):
@@ -302,13 +323,30 @@ class Daemon:
             log.info("daemon.stopping", running=self.executor.active(), grace_s=grace)
         self.sources.stop()
         self.executor.shutdown(grace if self._stopping.is_set() else float("inf"))
-        self._conclude_finished()
         if hasattr(self, "pinger"):
             self.pinger.stop()
+        try:
+            self._conclude_finished()
+        except SQLAlchemyError as error:  # the next start recovers them from their leases and the outbox
+            log.error("store.unavailable_at_shutdown", unrecorded=self._done.qsize(), error=str(error)[:300])
         refresh_index(self.config, self.ctx.store)
         if self.once and sys.stderr.isatty():
             sys.stderr.write("\n")
         log.info("daemon.stopped", finished=self._finished_this_session, failed=self._failed_this_session)
+
+
+@dataclass
+class _Schedule:
+    """When the main loop next plans, renews leases and applies retention (monotonic seconds)."""
+
+    plan: float
+    leases: float
+    retention: float
+
+    @classmethod
+    def starting_now(cls, config: Config) -> _Schedule:
+        now = time.monotonic()
+        return cls(now + PLAN_EVERY_S, now + config.app.execution.lease_renew_interval.total_seconds(), now)
 
 
 def progress_bar(done: int, total: int, width: int = 30) -> str:

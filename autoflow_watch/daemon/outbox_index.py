@@ -12,19 +12,19 @@ log = get_logger("autoflow_watch.index")
 
 def refresh_index(config: Config, store: Store) -> None:
     """Rewrite the index from the store; a failure is logged, never fatal (it is a convenience)."""
-    entries = [
-        IndexEntry(
-            workflow=run.workflow,
-            reference_date=run.reference_date.isoformat(),
-            state=run.state.value,
-            run_id=run.run_id,
-            attempts=run.attempts,
-            finished_at=run.finished_at,
-            error=run.error,
-        )
-        for run in store.runs.status()
-    ]
     try:
+        entries = [
+            IndexEntry(
+                workflow=run.workflow,
+                reference_date=run.reference_date.isoformat(),
+                state=run.state.value,
+                run_id=run.run_id,
+                attempts=run.attempts,
+                finished_at=run.finished_at,
+                error=run.error,
+            )
+            for run in store.runs.status()
+        ]
         write_index(config.app.paths.outbox, entries)
     except Exception as error:
         log.warning("outbox.index_failed", error=str(error))
