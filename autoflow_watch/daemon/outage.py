@@ -15,7 +15,7 @@ from autoflow_watch.logs import get_logger
 log = get_logger("autoflow_watch.store")
 
 FIRST_RETRY_S = 1.0
-MAX_RETRY_S = 30.0
+MAX_RETRY_S = 5.0  # short: the main loop must keep beating for the systemd watchdog
 
 
 class StoreOutage:
