@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any, TextIO
@@ -135,8 +136,6 @@ def _failure_files(job: RunJob, notebook: NotebookJob, output: Path, log: Any) -
 
 
 def _render_reports(job: RunJob, result: WorkerResult, events: Events) -> WorkerResult:
-    import time
-
     from autoflow_watch.render import render_report
     from autoflow_watch.render.context import ReportContext
 
