@@ -135,6 +135,24 @@ def alive_pids(pids: list[int]) -> list[int]:
     return alive
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (workers, kernels, what kernels started), read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text(encoding="ascii", errors="replace")
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return alive_pids(found)
+
+
 def assert_no_kernels_left(state_db: Path, timeout: float = 10.0) -> None:
     pids = recorded_kernel_pids(state_db)
     wait_for(lambda: not alive_pids(pids), timeout, what=f"kernels {alive_pids(pids)} to be gone")

@@ -9,7 +9,15 @@ import subprocess
 import time
 
 import pytest
-from daemon_process import DaemonProcess, alive_pids, assert_no_kernels_left, cli, recorded_kernel_pids, wait_for
+from daemon_process import (
+    DaemonProcess,
+    alive_pids,
+    assert_no_kernels_left,
+    cli,
+    descendants,
+    recorded_kernel_pids,
+    wait_for,
+)
 from faulty_project import drop_marker, single_notebook_project
 
 pytestmark = pytest.mark.e2e
@@ -138,12 +146,13 @@ def test_sigterm_past_the_grace_period_kills_kernels_and_gives_the_attempt_back(
     drop_marker(config)
     wait_for(lambda: recorded_kernel_pids(state_db), timeout=60, what="a kernel to start")
     time.sleep(0.5)
+    processes = descendants(daemon.pid)
+    assert len(processes) >= 2, "a worker and its kernel were running"
     assert daemon.stop() == 0
     [run] = status_of(config)
     assert (run["state"], run["attempts"]) == ("pending", 0), "an interrupted attempt does not count"
     assert_no_kernels_left(state_db, timeout=2)
-    children = subprocess.run(["pgrep", "-P", str(daemon.pid)], capture_output=True, text=True).stdout
-    assert children == ""
+    assert alive_pids(processes) == [], "no process of the daemon is left once it has exited"
 
 
 def test_sighup_with_a_broken_config_keeps_the_old_one(tmp_path, state_db):
