@@ -26,15 +26,19 @@ class Sources:
     def _is_used(self, dataset: str) -> bool:
         return any(dataset in wf.datasets for wf in self._ctx.config.workflows.values())
 
-    def start(self, *, once: bool) -> None:
+    def _new_inbox(self) -> InboxSource:
         config = self._ctx.config.app
-        self.inbox = InboxSource(
+        return InboxSource(
             config.paths.inbox,
             config.inbox,
             self._ctx.store.facts.record_batch,
             on_fact=self._ctx.prompt_planning,
             is_used=self._is_used,
         )
+
+    def start(self, *, once: bool) -> None:
+        config = self._ctx.config.app
+        self.inbox = self._new_inbox()
         if once:
             self._scan_until_settled(self.inbox)
         else:
@@ -54,7 +58,12 @@ class Sources:
         return {name: wf.datasets for name, wf in self._ctx.config.workflows.items()}
 
     def reconfigure(self) -> None:
-        """After a reload: tell FlowAPI which datasets the workflows now wait for."""
+        """After a reload: watch the inbox with its new settings; tell FlowAPI the datasets now wanted."""
+        inbox = self.inbox
+        if inbox is not None and inbox.running and inbox.config != self._ctx.config.app.inbox:
+            inbox.stop()  # a scan of the new watch's start finds whatever arrived in between
+            self.inbox = self._new_inbox()
+            self.inbox.start()
         if self.flowapi is not None:
             self.flowapi.set_wanted(self._wanted())
 
@@ -80,7 +89,7 @@ class Sources:
     def health_checks(self) -> dict[str, Callable[[], bool]]:
         checks: dict[str, Callable[[], bool]] = {}
         if self.inbox is not None and self.inbox.running:
-            checks["inbox"] = self.inbox.healthy
+            checks["inbox"] = lambda: self.inbox is not None and self.inbox.healthy()  # the current watch
         if self.flowapi is not None and self._threads:
             checks["flowapi"] = self.flowapi.healthy
         return checks

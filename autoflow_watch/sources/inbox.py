@@ -175,6 +175,10 @@ class InboxSource:
         logging.getLogger(INOTIFY_LOGGER).removeHandler(self._overflow)
 
     @property
+    def config(self) -> InboxConfig:
+        return self._config
+
+    @property
     def running(self) -> bool:
         return self._worker is not None
 

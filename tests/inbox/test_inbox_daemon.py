@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -114,3 +115,20 @@ def test_run_once_records_a_marker_touched_just_before_it(project: Path) -> None
     assert result.returncode == 0, result.stderr
     assert facts(project) == {("calls", "2026-11-24"): '{"rows": 4}'}
     assert entries(inbox) == [] and (inbox / "rejected" / "notes.txt.reason").exists()
+
+
+def test_sighup_applies_new_inbox_settings_and_loses_no_marker(project: Path) -> None:
+    config = write_daemon_config(project)
+    daemon = DaemonProcess(config).start()
+    inbox = project / "var" / "inbox"
+    try:
+        write_daemon_config(project, inbox_extra='observer = "polling"')
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for_event("config.reloaded", timeout=30)
+        (inbox / "calls_2026-11-24.ready").touch()
+        wait_for(lambda: ("calls", "2026-11-24") in facts(project), 30, what="the marker after the reload")
+    finally:
+        assert daemon.stop() == 0
+    watches = [line["observer"] for line in daemon.events("inbox.watching")]
+    assert watches == ["native", "polling"], "the inbox is watched anew with the reloaded settings"
+    assert entries(inbox / "processed") == ["calls_2026-11-24.ready"]
