@@ -114,24 +114,8 @@ class FactStore:
         return FactChange.CONFIRMED
 
     def record_many(self, facts: list[Fact]) -> dict[Fact, FactChange]:
-        """Record a poll's worth of facts; known ones from the same source cost one read."""
-        known = self._known()
-        changes: dict[Fact, FactChange] = {}
-        for fact in facts:
-            sources = known.get((fact.dataset, fact.day.isoformat()))
-            if sources is not None and fact.source in sources and fact.source != "inbox":
-                changes[fact] = FactChange.CONFIRMED
-                continue
-            changes[fact] = self.record(fact)
-        return changes
-
-    def _known(self) -> dict[tuple[str, str], list[str]]:
-        t = schema.facts
-        with self._engine.connect() as conn:
-            return {
-                (r.dataset, r.day): r.sources.split(",")
-                for r in conn.execute(select(t.c.dataset, t.c.day, t.c.sources))
-            }
+        """Record a poll's worth of facts in one transaction (:meth:`record_batch`), keyed by fact."""
+        return dict(zip(facts, self.record_batch(facts), strict=True))
 
     def dates_by_dataset(self) -> dict[str, set[dt.date]]:
         t = schema.facts
