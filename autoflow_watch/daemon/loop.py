@@ -254,7 +254,8 @@ class Daemon:
     def _keep_leases(self) -> None:
         execution = self.config.app.execution
         active = self.executor.active_run_ids()
-        awaiting = [e.job.run_id for e in list(self._done.queue)]  # finished, not yet recorded
+        with self._done.mutex:  # run supervisors put into the queue meanwhile
+            awaiting = [e.job.run_id for e in self._done.queue]  # finished, not yet recorded
         lost = self.ctx.store.runs.renew(self.ctx.owner, [*active, *awaiting], execution.lease_timeout)
         for run_id in lost:
             log.error("run.lease_lost", run_id=run_id)
