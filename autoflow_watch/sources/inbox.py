@@ -282,13 +282,15 @@ class InboxSource:
     # -- scanning and processing -------------------------------------------------------------------
     def scan(self) -> ScanResult:
         """Look at every entry of the inbox; files still being written wait for the next look."""
-        self.scans += 1
         try:
-            entries = sorted(os.scandir(self.inbox), key=lambda e: e.name)
-        except OSError as error:
-            log.error("inbox.scan.failed", inbox=str(self.inbox), error=str(error))
-            return ScanResult()
-        return self._handle((Path(entry.path), False) for entry in entries)
+            try:
+                entries = sorted(os.scandir(self.inbox), key=lambda e: e.name)
+            except OSError as error:
+                log.error("inbox.scan.failed", inbox=str(self.inbox), error=str(error))
+                return ScanResult()
+            return self._handle((Path(entry.path), False) for entry in entries)
+        finally:
+            self.scans += 1  # counts finished looks, so whoever watches the count knows one is over
 
     def _handle(self, entries: Iterable[tuple[Path, bool]]) -> ScanResult:
         """Examine entries; record the good markers in chunks, one transaction each."""

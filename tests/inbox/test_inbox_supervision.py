@@ -52,6 +52,7 @@ def test_a_handler_that_raises_once_costs_only_a_restart_and_a_rescan(
     (source.inbox / "calls_2026-11-23.ready").touch()
     wait_fact(store, "calls", "2026-11-23")  # found by the rescan that follows the restart
     assert source.observer_restarts == 1 and logs.named("inbox.observer.restarted")
+    wait_for(lambda: source.scans == 2, 10, what="the rescan after the restart to finish")
     scans = source.scans
     (source.inbox / "calls_2026-11-24.ready").touch()
     wait_fact(store, "calls", "2026-11-24")
@@ -126,7 +127,7 @@ def test_an_observer_that_dies_is_restarted_and_a_rescan_finds_what_it_missed(
 def test_a_deleted_inbox_folder_is_recreated_and_watched_again(start_inbox: StartInbox, store: Store) -> None:
     source = start_inbox(rescan_interval=3600)
     shutil.rmtree(source.inbox)  # inotify drops the watch of a deleted folder
-    wait_for(lambda: source.observer_restarts == 1 and source.processed.is_dir(), 10, what="the restart")
+    wait_for(lambda: source.observer_restarts == 1 and source.scans == 2, 10, what="the restart and its rescan")
     scans = source.scans
     (source.inbox / "calls_2026-11-24.ready").touch()
     wait_fact(store, "calls", "2026-11-24")
@@ -158,5 +159,5 @@ def test_an_inotify_queue_overflow_triggers_a_rescan(
             os.close(os.open(noise[i % 2], os.O_WRONLY | os.O_CREAT, 0o644))
         (source.inbox / "calls_2026-11-24.ready").touch()  # its events are lost: the queue is full
     wait_fact(store, "calls", "2026-11-24")
-    assert source.scans > scans
+    wait_for(lambda: source.scans > scans, 10, what="the rescan that found it to finish")
     assert any("overflow" in record.getMessage().lower() for record in caplog.records)
