@@ -218,7 +218,7 @@ def test_run_polls_backs_off_and_stops_promptly(fake_flowapi: FakeFlowApi, make_
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) >= 4
     for gap, expected in zip(gaps, [0.1, 0.2, 0.4, 0.4], strict=False):  # 0.1 s, doubled, capped at poll_interval
-        assert expected <= gap < expected + 0.15
+        assert expected <= gap < expected + 0.3  # the slack is for a busy 2-core CI machine
 
 
 def test_stop_during_a_hang_returns_at_once(fake_flowapi: FakeFlowApi, make_config: MakeConfig) -> None:
