@@ -6,7 +6,6 @@ is wrong, so an operator fixes a config in one pass rather than one error per re
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from autoflow_watch.config.build import build_workflow
 from autoflow_watch.config.errors import ConfigError, problem
-from autoflow_watch.config.model import AppConfig, WorkflowConfig
-from autoflow_watch.config.notebooks import inspect_parameters, topological_order
-from autoflow_watch.config.workflow import Notebook, Workflow
+from autoflow_watch.config.model import AppConfig
+from autoflow_watch.config.workflow import Workflow
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,7 +55,7 @@ def load_config(path: str | Path) -> Config:
             problems.append(problem(source, f"{key}.name", f"workflow {spec.name!r} is defined twice"))
             continue
         seen.add(spec.name)
-        workflow = _build_workflow(source, key, spec, app, problems)
+        workflow = build_workflow(source, key, spec, app, problems)
         if workflow is not None:
             workflows[spec.name] = workflow
     if app.flowapi is not None:
@@ -150,103 +149,3 @@ def resolve_sqlite_url(url: str, base: Path) -> str:
     if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
         return prefix + str((base / url[len(prefix) :]).resolve())
     return url
-
-
-def _build_workflow(
-    source: Path, key: str, spec: WorkflowConfig, app: AppConfig, problems: list[str]
-) -> Workflow | None:
-    before = len(problems)
-    names = [nb.name for nb in spec.notebook]
-    for index, nb in enumerate(spec.notebook):
-        if names.count(nb.name) > 1 and names.index(nb.name) == index:
-            problems.append(problem(source, f"{key}.notebook[{index}].name", f"notebook {nb.name!r} is defined twice"))
-    declared: dict[str, frozenset[str]] = {}
-    digests: dict[str, str] = {}
-    notebooks_root = app.paths.notebooks
-    for index, nb in enumerate(spec.notebook):
-        nb_key = f"{key}.notebook[{index}]"
-        path = (notebooks_root / nb.path).resolve()
-        if not path.is_relative_to(notebooks_root):
-            problems.append(
-                problem(source, f"{nb_key}.path", f"{nb.path} is outside the notebooks folder {notebooks_root}")
-            )
-            continue
-        if not path.is_file():
-            problems.append(problem(source, f"{nb_key}.path", f"notebook file {path} does not exist"))
-            continue
-        try:
-            declared[nb.name] = inspect_parameters(path)
-            digests[nb.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-        except ValueError as error:
-            problems.append(problem(source, f"{nb_key}.path", str(error)))
-        for u_index, upstream in enumerate(nb.upstream):
-            u_key = f"{nb_key}.upstream[{u_index}]"
-            if upstream not in names:
-                problems.append(
-                    problem(source, u_key, f"unknown notebook {upstream!r} (this workflow has: {', '.join(names)})")
-                )
-            elif not upstream.isidentifier():
-                problems.append(
-                    problem(
-                        source,
-                        u_key,
-                        f"upstream {upstream!r} must be a Python identifier: it is passed as a parameter of that name",
-                    )
-                )
-            elif nb.name in declared and upstream not in declared[nb.name]:
-                problems.append(
-                    problem(
-                        source,
-                        u_key,
-                        f"notebook {nb.name!r} does not declare parameter {upstream!r} in its parameters cell; "
-                        f"add `{upstream} = None` there",
-                    )
-                )
-    order, cycle = topological_order({nb.name: list(nb.upstream) for nb in spec.notebook})
-    if cycle:
-        problems.append(problem(source, f"{key}.notebook", f"upstream cycle: {' -> '.join(cycle)}"))
-    if len(declared) == len(spec.notebook):
-        all_declared = frozenset().union(*declared.values())
-        for parameter in spec.parameters:
-            if parameter not in all_declared:
-                problems.append(
-                    problem(
-                        source,
-                        f"{key}.parameters.{parameter}",
-                        f"no notebook of workflow {spec.name!r} declares {parameter!r} in its parameters cell",
-                    )
-                )
-    if len(problems) > before:
-        return None
-    by_name = {nb.name: nb for nb in spec.notebook}
-    ex = app.execution
-    notebooks = tuple(
-        Notebook(
-            name=name,
-            path=(notebooks_root / by_name[name].path).resolve(),
-            upstream=tuple(by_name[name].upstream),
-            declared=declared[name],
-            report=by_name[name].report,
-            source_sha256=digests[name],
-        )
-        for name in order
-    )
-    fingerprint = hashlib.sha256(
-        spec.model_dump_json().encode() + "".join(digests[n] for n in order).encode()
-    ).hexdigest()
-    return Workflow(
-        name=spec.name,
-        datasets=tuple(spec.datasets),
-        stencil=spec.date_stencil,
-        earliest_date=spec.earliest_date,
-        parameters=dict(spec.parameters),
-        notebooks=notebooks,
-        kernel=spec.kernel or ex.kernel,
-        cell_timeout=spec.cell_timeout or ex.cell_timeout,
-        run_timeout=spec.run_timeout or ex.run_timeout,
-        max_attempts=spec.max_attempts or ex.max_attempts,
-        retry_backoff=spec.retry_backoff or ex.retry_backoff,
-        flowapi_token=spec.flowapi_token,
-        on_redelivery=spec.on_redelivery,
-        fingerprint=fingerprint,
-    )
