@@ -80,7 +80,7 @@ def _file_failure(outbox: Path, execution: Execution, attempt: AttemptResult, lo
     work = Path(job.work_dir)
     files = [Path(p) for p in execution.result.failed_files] if execution.result else []
     if not files and attempt.failing_notebook and (work / f"{attempt.failing_notebook}.ipynb").exists():
-        files = [work / f"{attempt.failing_notebook}.ipynb"]
+        files = _stopped_notebook(job, work / f"{attempt.failing_notebook}.ipynb", attempt, log)
     details = execution.result.traceback if execution.result and execution.result.traceback else ""
     text = redact(
         f"workflow: {job.workflow}\nreference_date: {job.reference_date}\nrun_id: {job.run_id}\n"
@@ -92,6 +92,27 @@ def _file_failure(outbox: Path, execution: Execution, attempt: AttemptResult, lo
         publish_failure(outbox, job.workflow, job.reference_date, job.run_id, files, text)
     except Exception as error:
         log.error("run.failure_not_filed", error=str(error), details=traceback.format_exc(limit=2))
+
+
+def _stopped_notebook(job: RunJob, notebook: Path, attempt: AttemptResult, log: Any) -> list[Path]:
+    """A notebook killed from outside: its last save, marked where it stopped, and its HTML.
+
+    The worker that would have rendered it is gone, so the daemon renders it here.
+    """
+    from autoflow_watch.render.context import ReportContext
+    from autoflow_watch.render.failure import mark_stopped, render_failure
+
+    failed_dir = Path(job.work_dir) / "failed"
+    try:
+        failed_dir.mkdir(exist_ok=True)
+        marked = mark_stopped(notebook, failed_dir / notebook.name, attempt.error or "killed")
+        context = ReportContext(
+            job.workflow, job.reference_date, job.run_id, job.started_at, None, "failed", job.paper_size
+        )
+        return [marked, *render_failure(marked, failed_dir, notebook.stem, context)]
+    except Exception as error:  # the notebook as it was saved still helps
+        log.warning("failure.render_failed", error=str(error))
+        return [notebook]
 
 
 def _strip_ansi(text: str) -> str:

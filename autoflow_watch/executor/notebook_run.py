@@ -21,6 +21,9 @@ from jupyter_client import AsyncKernelManager
 
 from autoflow_watch.executor.job import NotebookJob, RunJob
 
+# A long cell's output is saved this often: a run killed mid-cell still shows what it printed.
+AUTOSAVE_EVERY_S = 10
+
 
 class ReportingKernelManager(AsyncKernelManager):
     """An AsyncKernelManager that reports each kernel's pid and talks to it over unix sockets.
@@ -78,6 +81,7 @@ def execute(
             start_timeout=int(job.kernel_start_timeout_s),
             execution_timeout=max(1, int(job.cell_timeout_s)),
             request_save_on_cell_execute=True,
+            autosave_cell_every=AUTOSAVE_EVERY_S,
             kernel_manager_class=ReportingKernelManager,
         )
     except Exception as error:

@@ -121,15 +121,13 @@ def _failure_files(job: RunJob, notebook: NotebookJob, output: Path, log: Any) -
     if not output.exists():
         return files
     try:
-        from autoflow_watch.render import render_report
         from autoflow_watch.render.context import ReportContext
+        from autoflow_watch.render.failure import render_failure
 
         context = ReportContext(
             job.workflow, job.reference_date, job.run_id, job.started_at, None, "failed", job.paper_size
         )
-        failed_dir = Path(job.work_dir) / "failed"
-        failed_dir.mkdir(exist_ok=True)
-        files += [str(p) for p in render_report(output, failed_dir, notebook.name, ["html"], context, show_code=True)]
+        files += [str(p) for p in render_failure(output, Path(job.work_dir) / "failed", notebook.name, context)]
     except Exception as error:  # the notebook itself is what matters; its HTML is a courtesy
         log.warning("failure.render_failed", error=str(error))
     return files

@@ -256,6 +256,17 @@ class RunStore:
         return state
 
     def _close_attempt(self, conn: Any, run_id: str, result: AttemptResult, now: float) -> None:
+        """End the attempt and any notebook step still running in it (a killed worker reports no end)."""
+        conn.execute(
+            S.update()
+            .where(S.c.run_id == run_id, S.c.state == "running")
+            .values(
+                state=result.outcome,
+                finished_at=now,
+                duration_s=now - S.c.started_at,
+                error=_error_line(result) if result.outcome != "succeeded" else None,
+            )
+        )
         conn.execute(
             A.update()
             .where(A.c.run_id == run_id, A.c.outcome == "running")

@@ -104,7 +104,25 @@ def test_run_past_run_timeout_is_killed_with_its_kernels(tmp_path, state_db):
     assert cli(config, "run", "--once").returncode == 1
     [run] = status_of(config)
     assert run["state"] == "dead" and "run_timeout" in run["error"]
+    [step] = run["notebooks"]
+    assert step["state"] == "failed" and "run_timeout" in step["error"], "the killed notebook is not left running"
     assert_no_kernels_left(state_db)
+
+
+def test_run_killed_for_its_run_timeout_files_the_notebook_marked_where_it_stopped(tmp_path, state_db):
+    config = single_notebook_project(
+        tmp_path, "import time\ntime.sleep(120)", execution='run_timeout = "4s"', workflow="max_attempts = 1"
+    )
+    drop_marker(config)
+    assert cli(config, "run", "--once").returncode == 1
+    [folder] = failed_folders(config)
+    assert sorted(p.name for p in folder.iterdir()) == ["error.txt", "job.html", "job.ipynb"]
+    page = (folder / "job.html").read_text()
+    assert "The run was stopped: run exceeded run_timeout of 4s" in page
+    assert page.index("Execution was stopped here") < page.index("sleep"), "marked above the running cell"
+    notebook = json.loads((folder / "job.ipynb").read_text())
+    assert "The run was stopped" in "".join(notebook["cells"][0]["source"])
+    assert "run_timeout" in (folder / "error.txt").read_text()
 
 
 def test_daemon_killed_mid_notebook_recovers_to_exactly_one_report(tmp_path, state_db):
@@ -130,7 +148,7 @@ def test_daemon_killed_mid_notebook_recovers_to_exactly_one_report(tmp_path, sta
 
 
 def test_sigterm_lets_a_short_notebook_finish(tmp_path, state_db):
-    config = single_notebook_project(tmp_path, "import time\ntime.sleep(2)")
+    config = single_notebook_project(tmp_path, "import time\ntime.sleep(2)", execution='shutdown_grace = "30s"')
     daemon = DaemonProcess(config).start()
     drop_marker(config)
     wait_for(lambda: recorded_kernel_pids(state_db), timeout=60, what="a kernel to start")
