@@ -108,6 +108,18 @@ def test_steps_and_attempt_details_are_kept_per_attempt(store):
     assert run.as_json()["state"] == "running"
 
 
+def test_a_step_still_running_when_its_attempt_ends_takes_the_attempts_outcome(store):
+    store.runs.ensure("wf", [D], 3)
+    claim = store.runs.claim_next("me", {"wf": 3}, TTL, now=1000.0)
+    store.runs.record_step(claim.run_id, "slow", "running", started_at=1001.0)  # its worker was killed: no end
+    result = AttemptResult("failed", "RunTimeout", "run exceeded run_timeout of 4s", "slow")
+    store.runs.finish(claim, result, BACKOFF, now=1005.0)
+    [run] = store.runs.status()
+    [step] = run.steps
+    assert (step.state, step.duration_s) == ("failed", 4.0)
+    assert step.error == "RunTimeout in notebook slow: run exceeded run_timeout of 4s"
+
+
 def test_marker_after_flowapi_is_one_fact_and_a_second_marker_is_a_redelivery(store):
     flow = Fact("calls", D, "flowapi")
     assert store.facts.record(flow) is FactChange.NEW
