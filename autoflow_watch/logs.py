@@ -61,6 +61,36 @@ def _redact_rendered(_logger: Any, _name: str, event: Any) -> Any:
     return redact(event) if isinstance(event, str) else event
 
 
+_run_context: dict[str, Any] = {}
+RUN_KEYS = ("workflow", "reference_date", "run_id", "notebook")
+
+
+def bind_run(**values: Any) -> None:
+    """Tag every later line of this process with a run's keys (a worker serves one run).
+
+    Process-wide rather than a context variable, so that lines papermill, nbclient and
+    traitlets log from their own threads and event loops carry the run's keys too.
+    """
+    _run_context.update(values)
+
+
+def _merge_run_context(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in _run_context.items():
+        event.setdefault(key, value)
+    return event
+
+
+def _complete_run_keys(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A line about a run names all four run keys, null where it has none (no attempt yet, or no notebook).
+
+    So ``jq 'select(.run_id == ...)'`` and a reader's schema never meet a missing key.
+    """
+    if "workflow" in event and "reference_date" in event:
+        for key in RUN_KEYS:
+            event.setdefault(key, None)
+    return event
+
+
 # syslog(3) priorities, as the "<N>" prefixes of sd-daemon(3); "notice" (5) has no Python level.
 PRIORITIES = {"critical": 2, "fatal": 2, "error": 3, "exception": 3, "warning": 4, "warn": 4, "info": 6, "debug": 7}
 
@@ -116,6 +146,8 @@ def configure(
         journal = stream_is_journal(stream)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        _merge_run_context,
+        _complete_run_keys,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch import __version__
-from autoflow_watch.executor.job import RunJob
+from autoflow_watch.executor.job import RunJob, kernel_log_tail
 from autoflow_watch.executor.local import Execution
 from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger, redact
@@ -82,6 +82,8 @@ def _file_failure(outbox: Path, execution: Execution, attempt: AttemptResult, lo
     if not files and attempt.failing_notebook and (work / f"{attempt.failing_notebook}.ipynb").exists():
         files = _stopped_notebook(job, work / f"{attempt.failing_notebook}.ipynb", attempt, log)
     details = execution.result.traceback if execution.result and execution.result.traceback else ""
+    if execution.result is None and attempt.failing_notebook:  # killed: the worker could not add the kernel's words
+        details += kernel_log_tail(job.work_dir, attempt.failing_notebook)
     text = redact(
         f"workflow: {job.workflow}\nreference_date: {job.reference_date}\nrun_id: {job.run_id}\n"
         f"attempt: {job.attempt}\nnotebook: {attempt.failing_notebook or '-'}\n"

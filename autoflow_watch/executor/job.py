@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -81,3 +82,18 @@ class WorkerResult:
         data = json.loads(text)
         data["notebooks"] = [NotebookOutcome(**nb) for nb in data["notebooks"]]
         return cls(**data)
+
+
+def kernel_log_path(work_dir: str, notebook: str) -> Path:
+    """Where a notebook's kernel writes its own stdout and stderr (kept out of the daemon's JSON logs)."""
+    return Path(work_dir) / f"{notebook}.kernel.log"
+
+
+def kernel_log_tail(work_dir: str, notebook: str, lines: int = 40) -> str:
+    """The kernel's last words, for error.txt: a crash message, a C library's complaint."""
+    try:
+        text = kernel_log_path(work_dir, notebook).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    tail = "\n".join(text.rstrip().splitlines()[-lines:])
+    return f"\n\nThe kernel's own output (last {lines} lines at most):\n{tail}" if tail else ""

@@ -19,7 +19,7 @@ import nbformat
 import papermill as pm
 from jupyter_client import AsyncKernelManager
 
-from autoflow_watch.executor.job import NotebookJob, RunJob
+from autoflow_watch.executor.job import NotebookJob, RunJob, kernel_log_path, kernel_log_tail
 
 # A long cell's output is saved this often: a run killed mid-cell still shows what it printed.
 AUTOSAVE_EVERY_S = 10
@@ -34,6 +34,7 @@ class ReportingKernelManager(AsyncKernelManager):
 
     on_launch: ClassVar[Callable[[int], None] | None] = None
     ipc_dir: ClassVar[str | None] = None
+    output_log: ClassVar[Path | None] = None  # the kernel's stdout and stderr: a file, not our logs
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -42,7 +43,12 @@ class ReportingKernelManager(AsyncKernelManager):
             self.ip = os.path.join(ReportingKernelManager.ipc_dir, "k")
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        await super()._async_launch_kernel(kernel_cmd, **kw)
+        log_path = ReportingKernelManager.output_log
+        if log_path is None:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+        else:
+            with log_path.open("ab") as output:  # the kernel keeps its own copy of the descriptor
+                await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": output, "stderr": output})
         pid = getattr(self.provisioner, "pid", None)
         if pid and ReportingKernelManager.on_launch is not None:
             ReportingKernelManager.on_launch(int(pid))
@@ -68,6 +74,7 @@ def execute(
     """Run ``notebook`` to ``output``; return seconds taken or raise NotebookFailure."""
     started = time.monotonic()
     ReportingKernelManager.on_launch = on_kernel
+    ReportingKernelManager.output_log = kernel_log_path(job.work_dir, notebook.name)
     ReportingKernelManager.ipc_dir = tempfile.mkdtemp(prefix="afw-")  # short: socket paths max 107 bytes
     try:
         pm.execute_notebook(
@@ -85,9 +92,12 @@ def execute(
             kernel_manager_class=ReportingKernelManager,
         )
     except Exception as error:
-        raise _failure(error, output) from None
+        failure = _failure(error, output)
+        failure.traceback += kernel_log_tail(job.work_dir, notebook.name)
+        raise failure from None
     finally:
         ReportingKernelManager.on_launch = None
+        ReportingKernelManager.output_log = None
         shutil.rmtree(ReportingKernelManager.ipc_dir, ignore_errors=True)
     return time.monotonic() - started
 

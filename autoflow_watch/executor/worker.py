@@ -20,7 +20,7 @@ from autoflow_watch.executor import kernels
 from autoflow_watch.executor.job import NotebookJob, NotebookOutcome, RunJob, WorkerResult
 from autoflow_watch.executor.notebook_run import NotebookFailure, execute
 from autoflow_watch.executor.params import notebook_parameters
-from autoflow_watch.logs import configure, get_logger
+from autoflow_watch.logs import bind_run, configure, get_logger
 
 PARENT_PID_ENV = "AUTOFLOW_WATCH_PARENT_PID"
 
@@ -36,18 +36,19 @@ class Events:
         self._stream.flush()
 
 
+def _notebook_logger(notebook: NotebookJob) -> Any:
+    """The worker's logger, with every line of this process (papermill's too) tagged with the notebook."""
+    bind_run(notebook=notebook.name)
+    return get_logger("autoflow_watch.worker")
+
+
 def run_job(job: RunJob, events: Events) -> WorkerResult:
+    bind_run(workflow=job.workflow, reference_date=job.reference_date, run_id=job.run_id, notebook=None)
     work = Path(job.work_dir)
     executed: dict[str, Path] = {}
     result = WorkerResult(outcome="succeeded")
     for notebook in job.notebooks:
-        log = get_logger(
-            "autoflow_watch.worker",
-            workflow=job.workflow,
-            reference_date=job.reference_date,
-            run_id=job.run_id,
-            notebook=notebook.name,
-        )
+        log = _notebook_logger(notebook)
         output = work / f"{notebook.name}.ipynb"
         parameters = notebook_parameters(job, notebook, executed)
         source_sha256 = _source_digest(notebook, log)
@@ -143,13 +144,7 @@ def _render_reports(job: RunJob, result: WorkerResult, events: Events) -> Worker
     for notebook in job.notebooks:
         if not notebook.formats:
             continue
-        log = get_logger(
-            "autoflow_watch.worker",
-            workflow=job.workflow,
-            reference_date=job.reference_date,
-            run_id=job.run_id,
-            notebook=notebook.name,
-        )
+        log = _notebook_logger(notebook)
         context = ReportContext(
             job.workflow, job.reference_date, job.run_id, job.started_at, finished, "succeeded", job.paper_size
         )
