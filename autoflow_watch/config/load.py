@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from autoflow_watch.config.build import build_workflow
 from autoflow_watch.config.errors import ConfigError, problem
 from autoflow_watch.config.model import AppConfig
+from autoflow_watch.config.notebooks import installed_kernels
 from autoflow_watch.config.workflow import Workflow
 
 if sys.version_info >= (3, 11):
@@ -67,6 +68,7 @@ def load_config(path: str | Path) -> Config:
         problems.append(
             problem(source, "execution.dask_scheduler", 'backend = "dask" needs dask_scheduler = "tcp://host:8786"')
         )
+    problems += _kernel_problems(source, app)
     if app.execution.lease_renew_interval >= app.execution.lease_timeout:
         problems.append(
             problem(source, "execution.lease_renew_interval", "must be shorter than execution.lease_timeout")
@@ -74,6 +76,24 @@ def load_config(path: str | Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(source=source, app=app, workflows=workflows)
+
+
+def _kernel_problems(source: Path, app: AppConfig) -> list[str]:
+    """A kernel name that is not installed would fail every run of its workflows: refuse it now."""
+    wanted = {f"workflow[{i}].kernel": spec.kernel for i, spec in enumerate(app.workflow) if spec.kernel}
+    if len(wanted) < len(app.workflow):  # some workflow uses the [execution] default
+        wanted["execution.kernel"] = app.execution.kernel
+    installed = installed_kernels()
+    return [
+        problem(
+            source,
+            key,
+            f"no Jupyter kernel named {name!r} is installed here (installed: {', '.join(sorted(installed)) or 'none'});"
+            f" install it (`python -m ipykernel install --name {name}`) or name one of those",
+        )
+        for key, name in wanted.items()
+        if name not in installed
+    ]
 
 
 def _read_toml(source: Path) -> dict[str, Any]:

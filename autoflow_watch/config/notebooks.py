@@ -54,3 +54,10 @@ def _find_cycle(graph: dict[str, list[str]], candidates: list[str]) -> list[str]
         path.append(node)
         node = next(u for u in graph[node] if u in candidates)
     return [*path[path.index(node) :], node]
+
+
+def installed_kernels() -> set[str]:
+    """Names of the Jupyter kernels this environment can start, as papermill will look them up."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return set(KernelSpecManager().find_kernel_specs())

@@ -46,6 +46,6 @@ def test_kernel_that_fails_to_start_once_is_retried_within_the_attempt(tmp_path)
     result = cli(config, "run", "--once", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "first-start-failed").exists(), "the first start really failed"
-    [run] = json.loads(cli(config, "status", "--json").stdout)
+    [run] = json.loads(cli(config, "status", "--json", env=env).stdout)  # env: the config names that kernel
     assert (run["state"], run["attempts"]) == ("succeeded", 1)
     assert "kernel.start_failed.retrying" in result.stderr

@@ -38,6 +38,13 @@ def test_workflow_overrides_execution_defaults(project):
     assert (workflow.cell_timeout, workflow.max_attempts) == (timedelta(seconds=5), 7)
 
 
+def test_a_kernel_that_is_not_installed_is_an_error_naming_the_installed_ones(project):
+    write_config(project, workflow_extra='kernel = "julia-9.9"')
+    problem = only_problem(project / "autoflow.toml")
+    assert "workflow[0].kernel: no Jupyter kernel named 'julia-9.9' is installed" in problem
+    assert "python3" in problem, "it says which kernels there are"
+
+
 def test_unknown_key_is_an_error_naming_its_key_path(project):
     write_config(project, extra="colour = 'blue'")
     assert "inbox.colour: unknown key" in only_problem(project / "autoflow.toml")
