@@ -41,7 +41,9 @@ def _describe(run: RunStatus) -> str:
     )
     extra = []
     if run.next_attempt_at and run.state.value == "failed":
-        extra.append(f"    next retry {iso(run.next_attempt_at)} (in {max(0, run.next_attempt_at - time.time()):.0f}s)")
+        wait = run.next_attempt_at - time.time()
+        when = f"in {wait:.0f}s" if wait >= 1 else "due now"
+        extra.append(f"    next retry {iso(run.next_attempt_at)} ({when})")
     if run.error:
         extra.append(f"    error: {run.error}")
     for step in run.steps:
@@ -68,7 +70,7 @@ def rerun(config: Config, workflow: str, dates: list[dt.date]) -> int:
                 what = "queued (new run)"
             else:
                 what = f"not queued: no data for its stencil yet (needs {', '.join(wf.datasets)})"
-                code = 1
+                code = 2  # nothing failed: the request cannot be met (DESIGN's "usage error")
         elif what == "after-current-attempt":
             what = "running now; queued again when this attempt ends"
         sys.stdout.write(f"{workflow} {day}: {what}\n")

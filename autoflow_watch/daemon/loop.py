@@ -291,9 +291,10 @@ class Daemon:
         if line != self._status:
             self._status = line
             self.notifier.status(line)
-            if self.once and sys.stderr.isatty():
-                done = self._finished_this_session
-                sys.stderr.write("\r" + progress_bar(done, done + counts["running"] + counts["pending"]) + "  ")
+            done = self._finished_this_session
+            total = done + counts["running"] + counts["pending"]
+            if self.once and total and sys.stderr.isatty():  # nothing to do: no bar at all
+                sys.stderr.write("\r" + progress_bar(done, total) + "  ")
                 sys.stderr.flush()
 
     def _reload_config(self) -> None:
@@ -352,6 +353,6 @@ class _Schedule:
 
 def progress_bar(done: int, total: int, width: int = 30) -> str:
     """``[##########----------] 5/10 runs`` for ``run --once`` on a terminal (a backfill, say)."""
-    total = max(total, done, 1)
-    filled = round(width * done / total)
+    total = max(total, done)
+    filled = round(width * done / total) if total else 0
     return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} runs"

@@ -37,9 +37,9 @@ def test_rerun_replaces_the_published_report_with_a_new_run(project):
     assert sorted(p.name for p in manifest.parent.iterdir()) == ["manifest.json", "report.html", "report.pdf"]
 
 
-def test_rerun_of_a_date_without_data_says_so_and_exits_1(project):
+def test_rerun_of_a_date_without_data_says_so_and_exits_2(project):
     result = cli(project / "autoflow.toml", "rerun", "daily", "2026-01-01")
-    assert result.returncode == 1 and "no data for its stencil" in result.stdout
+    assert result.returncode == 2 and "no data for its stencil" in result.stdout
 
 
 def test_backfill_queues_eligible_dates_before_earliest_date(project):
