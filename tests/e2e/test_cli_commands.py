@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import subprocess
+import sys
 
 import pytest
 from daemon_process import cli
@@ -79,3 +84,36 @@ def test_unknown_workflow_is_a_usage_error(project):
 def test_bad_date_argument_is_a_usage_error(project):
     result = cli(project / "autoflow.toml", "rerun", "daily", "24/11/2026")
     assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
+
+
+def run_once_on_a_terminal(config) -> str:
+    """``run --once`` with its stderr on a pseudo-terminal, as an operator sees it; what it drew."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autoflow_watch", "run", "--config", str(config), "--once"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the terminal's last writer is gone
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(controller)
+    assert process.wait(timeout=300) == 0
+    return drawn.decode(errors="replace")
+
+
+def test_run_once_on_a_terminal_shows_a_progress_bar(project):
+    write_config(project, report_formats='["html"]', stencil="[0]")
+    config = project / "autoflow.toml"
+    touch(project, "2026-11-20", "2026-11-21", "2026-11-22")
+    drawn = run_once_on_a_terminal(config)
+    assert "[" + "-" * 30 + "] 0/3 runs" in drawn and "[" + "#" * 30 + "] 3/3 runs" in drawn
+    assert not re.search(r"\] \d+/\d+ runs", run_once_on_a_terminal(config)), "nothing due: no bar at all"
