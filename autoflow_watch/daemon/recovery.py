@@ -42,10 +42,14 @@ def recover_expired(
         else:
             result = AttemptResult(
                 "expired",
-                "LeaseExpired",
+                "LeaseExpired" if not all_running else "DaemonGone",
                 "the daemon running this attempt stopped before it finished; the attempt counts",
             )
-            what = "lease expired; run is pending again"
+            what = (
+                "its daemon is gone (this one holds the instance lock); run is pending again"
+                if all_running
+                else "lease expired; run is pending again"
+            )
         state = store.runs.finish(claim, result, retry_backoff.get(claim.workflow, timedelta(0)))
         log.warning(
             "run.recovered",

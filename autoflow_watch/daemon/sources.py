@@ -74,7 +74,15 @@ class Sources:
         self.flowapi = source
         if once:
             outcome = source.poll_once()
-            log.info("flowapi.polled_once", outcome=str(outcome))
+            log.info(
+                "flowapi.polled_once",
+                ok=outcome.ok,
+                failure=outcome.kind,
+                facts=outcome.facts,
+                new_facts=outcome.new_facts,
+                datasets=list(outcome.datasets),
+                error=outcome.message or None,
+            )
             return
         thread = threading.Thread(target=source.run, args=(self._stop,), name="flowapi-poller", daemon=True)
         thread.start()

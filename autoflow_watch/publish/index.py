@@ -124,9 +124,13 @@ def _status_cell(row: _Row) -> str:
     state = html.escape(row.state)
     cell = f'<span class="state {state}">{state}</span>'
     if row.error and row.state != "succeeded":
-        first = row.error.strip().splitlines()[0] if row.error.strip() else row.error
-        short = first if len(first) <= 140 else first[:137] + "…"
-        cell += f"<details><summary>{html.escape(short)}</summary><pre>{html.escape(row.error)}</pre></details>"
+        text = row.error.strip()
+        first = text.splitlines()[0] if text else row.error
+        if first == text and len(first) <= 140:  # all of it fits: nothing to unfold
+            cell += f'<div class="error">{html.escape(first)}</div>'
+        else:  # the summary line, and unfolded what it does not already say
+            short, rest = (first, text[len(first) :].strip()) if len(first) <= 140 else (first[:137] + "…", text)
+            cell += f"<details><summary>{html.escape(short)}</summary><pre>{html.escape(rest)}</pre></details>"
     return cell
 
 

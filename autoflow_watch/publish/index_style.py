@@ -24,7 +24,7 @@ table.summary{max-width:60rem}
 table.runs{table-layout:fixed;min-width:62rem}
 col.c-date{width:9.5rem}col.c-state{width:17rem}col.c-num{width:6rem}col.c-time{width:9.5rem}col.c-failed{width:17rem}
 th{white-space:nowrap}td.time{white-space:nowrap;font-variant-numeric:tabular-nums}
-details{margin-top:.2rem;font-size:.8rem;color:#5d6877}
+details,div.error{margin-top:.2rem;font-size:.8rem;color:#5d6877}
 summary{cursor:pointer;overflow-wrap:anywhere}
 details pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f3f5f8;padding:.5rem;font-size:.75rem}
 .attempt{margin-bottom:.2rem}
