@@ -65,6 +65,13 @@ class FlowApiConfig(_Strict):
     timeout: Duration = timedelta(seconds=30)
     ssl_certificate: bool | Path = True
 
+    @field_validator("ssl_certificate", mode="before")
+    @classmethod
+    def _bool_or_path(cls, value: Any) -> Any:
+        if not isinstance(value, (bool, str, Path)):  # one clear line, not one per member of the union
+            raise ValueError(f"expected true, false or the path of a CA bundle, got {value!r}")
+        return value
+
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:

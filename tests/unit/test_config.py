@@ -142,6 +142,12 @@ def test_flowapi_needs_exactly_one_token_source(project):
     assert "flowapi: set exactly one of token_file or token_env" in only_problem(project / "autoflow.toml")
 
 
+def test_a_bad_ssl_certificate_is_one_line_saying_what_it_may_be(project):
+    write_config(project, extra='[flowapi]\nurl = "https://flowapi.example.org"\ntoken_env = "T"\nssl_certificate = 5')
+    problem = only_problem(project / "autoflow.toml")
+    assert "flowapi.ssl_certificate: expected true, false or the path of a CA bundle, got 5" in problem
+
+
 def test_flowapi_token_without_flowapi_section_is_an_error(project):
     write_config(project, workflow_extra="flowapi_token = true")
     assert "flowapi_token = true needs a [flowapi] section" in only_problem(project / "autoflow.toml")
