@@ -182,4 +182,4 @@ def configure(
 
 def get_logger(name: str, **bound: Any) -> Any:
     """A structlog logger; bind ``workflow``, ``reference_date``, ``run_id``, ``notebook`` for run lines."""
-    return structlog.get_logger(name).bind(**bound) if bound else structlog.get_logger(name)
+    return structlog.get_logger(name).bind(logger=name, **bound)  # as the stdlib lines of papermill carry it

@@ -21,6 +21,7 @@ def test_a_timed_out_run_logs_only_json_lines_each_naming_its_run(tmp_path):
     result = cli(config, "run", "--once")
     assert result.returncode == 1
     lines = [json.loads(line) for line in result.stderr.splitlines()]  # a raw traceback would not parse
+    assert all(line.get("logger") for line in lines), "every line says which part of the program wrote it"
     about_runs = [line for line in lines if "reference_date" in line]
     assert about_runs and all(set(RUN_KEYS) <= set(line) for line in about_runs)
     from_papermill = [line for line in lines if line.get("logger") == "papermill"]
