@@ -43,24 +43,35 @@ def _bound(value: object, where: str) -> StencilBound:
 
 
 def parse_stencil(raw: object) -> Stencil:
-    """Validate a stencil as read from TOML and return it in canonical form."""
+    """Validate a stencil as read from TOML and return it in canonical form.
+
+    Every bad element is named in the one error, so a stencil is fixed in one pass.
+    """
     if not isinstance(raw, list) or not raw:
         raise StencilError(f"expected a non-empty list of offsets, dates or [start, end] pairs, got {raw!r}")
     parsed: Stencil = []
+    problems: list[str] = []
     for index, element in enumerate(raw):
-        where = f"element {index}"
-        if isinstance(element, (list, tuple)):
-            if len(element) != 2:
-                raise StencilError(f"{where}: a range must be a [start, end] pair, got {element!r}")
-            start, end = _bound(element[0], where), _bound(element[1], where)
-            if isinstance(start, int) and isinstance(end, int) and end <= start:
-                raise StencilError(f"{where}: range end {end} must be after start {start} (end is exclusive)")
-            if isinstance(start, dt.date) and isinstance(end, dt.date) and end <= start:
-                raise StencilError(f"{where}: range end {end} must be after start {start} (end is exclusive)")
-            parsed.append((start, end))
-        else:
-            parsed.append(_bound(element, where))
+        try:
+            parsed.append(_element(element, f"element {index}"))
+        except StencilError as error:
+            problems.append(str(error))
+    if problems:
+        raise StencilError("; ".join(problems))
     return parsed
+
+
+def _element(element: object, where: str) -> StencilElement:
+    if not isinstance(element, (list, tuple)):
+        return _bound(element, where)
+    if len(element) != 2:
+        raise StencilError(f"{where}: a range must be a [start, end] pair, got {element!r}")
+    start, end = _bound(element[0], where), _bound(element[1], where)
+    reversed_offsets = isinstance(start, int) and isinstance(end, int) and end <= start
+    reversed_dates = isinstance(start, dt.date) and isinstance(end, dt.date) and end <= start
+    if reversed_offsets or reversed_dates:
+        raise StencilError(f"{where}: range end {end} must be after start {start} (end is exclusive)")
+    return (start, end)
 
 
 def _resolve(bound: StencilBound, reference: dt.date) -> dt.date:

@@ -63,3 +63,12 @@ def test_range_whose_absolute_start_is_after_its_offset_end_is_unsatisfiable():
 def test_invalid_stencils_are_refused_with_the_reason(raw, message):
     with pytest.raises(StencilError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_stencil(raw)
+
+
+def test_every_bad_element_of_a_stencil_is_named_at_once():
+    with pytest.raises(StencilError) as caught:
+        parse_stencil([0, "soon", [3, 1], -1])
+    assert str(caught.value) == (
+        "element 1: expected an integer offset or a date, got 'soon'; "
+        "element 2: range end 1 must be after start 3 (end is exclusive)"
+    )
