@@ -138,9 +138,10 @@ class InboxSource:
         self._stop = threading.Event()
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
-        self._overflow = _OverflowListener(self.request_rescan)
+        self._overflow = _OverflowListener(self._on_overflow)
         self.last_beat = time.monotonic()
         self.observer_restarts = 0
+        self.overflows = 0
         self.scans = 0
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -189,6 +190,11 @@ class InboxSource:
 
     def request_rescan(self) -> None:
         self._rescan.set()
+
+    def _on_overflow(self) -> None:
+        self.overflows += 1
+        log.warning("inbox.events_lost.rescanning", inbox=str(self.inbox), overflows=self.overflows)
+        self.request_rescan()
 
     def _make_folders(self) -> None:
         for folder in (self.inbox, self.processed, self.rejected):

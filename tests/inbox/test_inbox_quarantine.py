@@ -99,7 +99,8 @@ def test_a_good_marker_after_every_bad_kind_is_still_processed(
     fact, _ = wait_fact(store, "calls", "2026-11-24")
     assert fact.metadata == {"rows": 3}
     wait_for(lambda: len(list(source.rejected.glob("*.reason"))) == len(BAD_KINDS), 30, what="every reason file")
-    assert entries(source.inbox) == [] and store.facts.count() == 1 and source.healthy()
+    wait_for(lambda: entries(source.inbox) == [], 10, what="the good marker's move to processed/ (after its fact)")
+    assert store.facts.count() == 1 and source.healthy()
 
 
 def test_hidden_and_temporary_names_are_left_alone(start_inbox: StartInbox, store: Store) -> None:
