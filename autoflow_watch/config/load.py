@@ -83,6 +83,8 @@ def _kernel_problems(source: Path, app: AppConfig) -> list[str]:
     wanted = {f"workflow[{i}].kernel": spec.kernel for i, spec in enumerate(app.workflow) if spec.kernel}
     if len(wanted) < len(app.workflow):  # some workflow uses the [execution] default
         wanted["execution.kernel"] = app.execution.kernel
+    if not wanted:
+        return []
     installed = installed_kernels()
     return [
         problem(
