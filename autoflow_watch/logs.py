@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -132,6 +132,21 @@ def error_line(text: str, stream: TextIO | None = None) -> None:
     stream.write(f"{prefix}{redact(text)}\n")
 
 
+class _NamedPrintLogger(structlog.PrintLogger):
+    """A PrintLogger that knows the name it was asked for, for ``add_logger_name``."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+def _named_print_loggers(stream: TextIO) -> Callable[..., _NamedPrintLogger]:
+    def factory(*args: Any) -> _NamedPrintLogger:
+        return _NamedPrintLogger(stream, str(args[0]) if args else "autoflow_watch")
+
+    return factory
+
+
 def configure(
     level: str = "info", stream: TextIO | None = None, json_lines: bool | None = None, journal: bool | None = None
 ) -> None:
@@ -160,9 +175,9 @@ def configure(
     numeric = logging.getLevelName(level.upper())
     rendering: list[Any] = [renderer, _redact_rendered, *([_prefix_priority] if journal else [])]
     structlog.configure(
-        processors=[*shared, *rendering],
+        processors=[structlog.stdlib.add_logger_name, *shared, *rendering],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=_named_print_loggers(stream),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(stream)
@@ -182,4 +197,6 @@ def configure(
 
 def get_logger(name: str, **bound: Any) -> Any:
     """A structlog logger; bind ``workflow``, ``reference_date``, ``run_id``, ``notebook`` for run lines."""
-    return structlog.get_logger(name).bind(logger=name, **bound)  # as the stdlib lines of papermill carry it
+    # Initial values, not .bind(): a module-level logger made before configure() stays lazy and
+    # follows the configuration; .bind() would assemble it from structlog's defaults there and then.
+    return structlog.get_logger(name, **bound)

@@ -141,3 +141,14 @@ def test_status_json_stays_pure_json_on_stdout_under_journald(tmp_path):
     assert json.loads(result.stdout) == []
     for line in stderr.read_text(encoding="utf-8").splitlines():
         split_prefix(line)  # every log line is "<N>{json}"
+
+
+def test_a_logger_made_before_configure_follows_the_configuration(tmp_path: Path) -> None:
+    early = logs.get_logger("autoflow_watch.early")  # as a module-level logger is, at import
+    with (tmp_path / "stderr").open("w+", encoding="utf-8") as stream:
+        logs.configure("info", stream=stream, json_lines=True)
+        early.info("an.early.line", workflow="daily", reference_date="2026-11-24")
+        stream.seek(0)
+        [line] = [json.loads(text) for text in stream.read().splitlines()]
+    assert line["event"] == "an.early.line" and line["logger"] == "autoflow_watch.early"
+    assert (line["run_id"], line["notebook"]) == (None, None), "a line about a run names all its keys"
