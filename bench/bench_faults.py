@@ -181,6 +181,10 @@ SCENARIOS: dict[str, Scenario] = {
 
 def main() -> None:
     chosen = sys.argv[1:] or list(SCENARIOS)
+    unknown = [name for name in chosen if name not in SCENARIOS]
+    if unknown:
+        names = ", ".join(repr(n) for n in SCENARIOS)
+        sys.exit(f"usage: bench_faults.py [SCENARIO...]; unknown {', '.join(unknown)}; scenarios: {names}")
     for name in chosen:
         with tempfile.TemporaryDirectory() as tmp:
             print(f"{name:<18} {SCENARIOS[name](Path(tmp))}", flush=True)
