@@ -101,17 +101,11 @@ def _stopped_notebook(job: RunJob, notebook: Path, attempt: AttemptResult, log: 
 
     The worker that would have rendered it is gone, so the daemon renders it here.
     """
-    from autoflow_watch.render.context import ReportContext
     from autoflow_watch.render.failure import mark_stopped, render_failure
 
-    failed_dir = Path(job.work_dir) / "failed"
     try:
-        failed_dir.mkdir(exist_ok=True)
-        marked = mark_stopped(notebook, failed_dir / notebook.name, attempt.error or "killed")
-        context = ReportContext(
-            job.workflow, job.reference_date, job.run_id, job.started_at, None, "failed", job.paper_size
-        )
-        return [marked, *render_failure(marked, failed_dir, notebook.stem, context)]
+        marked = mark_stopped(job, notebook, attempt.error or "killed")
+        return [marked, *render_failure(job, marked, notebook.stem)]
     except Exception as error:  # the notebook as it was saved still helps
         log.warning("failure.render_failed", error=str(error))
         return [notebook]

@@ -40,15 +40,13 @@ def recover_expired(
             result = AttemptResult("succeeded")
             what = "published before its daemon stopped; recorded as succeeded"
         else:
-            result = AttemptResult(
-                "expired",
-                "LeaseExpired" if not all_running else "DaemonGone",
-                "the daemon running this attempt stopped before it finished; the attempt counts",
-            )
-            what = (
-                "its daemon is gone (this one holds the instance lock); run is pending again"
+            error_type, what = (
+                ("DaemonGone", "its daemon is gone (this one holds the instance lock); run is pending again")
                 if all_running
-                else "lease expired; run is pending again"
+                else ("LeaseExpired", "lease expired; run is pending again")
+            )
+            result = AttemptResult(
+                "expired", error_type, "the daemon running this attempt stopped before it finished; the attempt counts"
             )
         state = store.runs.finish(claim, result, retry_backoff.get(claim.workflow, timedelta(0)))
         log.warning(

@@ -122,13 +122,9 @@ def _failure_files(job: RunJob, notebook: NotebookJob, output: Path, log: Any) -
     if not output.exists():
         return files
     try:
-        from autoflow_watch.render.context import ReportContext
         from autoflow_watch.render.failure import render_failure
 
-        context = ReportContext(
-            job.workflow, job.reference_date, job.run_id, job.started_at, None, "failed", job.paper_size
-        )
-        files += [str(p) for p in render_failure(output, Path(job.work_dir) / "failed", notebook.name, context)]
+        files += [str(p) for p in render_failure(job, output, notebook.name)]
     except Exception as error:  # the notebook itself is what matters; its HTML is a courtesy
         log.warning("failure.render_failed", error=str(error))
     return files
