@@ -1,7 +1,7 @@
 """Logging: structlog everywhere, JSON lines for journald, readable lines on a terminal.
 
 stdout is reserved for a command's own output (``status --json`` must stay pure JSON), so
-every log line goes to stderr. Secrets registered with :func:`register_secret` are
+every log line goes to stderr. Secrets registered with :func:`autoflow_watch.secrets.register_secret` are
 replaced in every rendered line, whatever field or exception they hide in.
 
 journald gives every line of a service's stderr the priority "info" unless the line starts
@@ -18,34 +18,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-REDACTED = "[redacted]"
-
-
-def register_secret(value: str | None) -> None:
-    """Never let ``value`` reach a log line (a token, a password)."""
-    if value and len(value) >= 6:
-        with _secrets_lock:
-            _secrets.add(value)
-
-
-def redact(text: str) -> str:
-    """Replace every registered secret in ``text``."""
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
-
+from autoflow_watch.secrets import has_secrets, redact
 
 def _redact_event(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    if not _secrets:
+    if not has_secrets():
         return event
     for key, value in list(event.items()):
         if isinstance(value, str):

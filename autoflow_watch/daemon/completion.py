@@ -19,7 +19,7 @@ from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger, redact
 from autoflow_watch.publish.outbox import publish_failure, publish_report, read_manifest
 from autoflow_watch.store import Store
-from autoflow_watch.store.records import AttemptResult, RunState, iso
+from autoflow_watch.store.records import AttemptOutcome, AttemptResult, RunState, iso
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -48,7 +48,7 @@ def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: ti
     job = execution.job
     log = get_logger("autoflow_watch.run", workflow=job.workflow, reference_date=job.reference_date, run_id=job.run_id)
     attempt = execution.attempt
-    if attempt.outcome == "succeeded":
+    if attempt.outcome is AttemptOutcome.SUCCEEDED:
         try:
             assert execution.result is not None
             if _published_already(outbox, job):
@@ -58,9 +58,9 @@ def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: ti
                 folder = publish_report(outbox, job.workflow, job.reference_date, files, build_manifest(execution))
                 log.info("run.published", folder=str(folder), files=len(files))
         except Exception as error:
-            attempt = AttemptResult("failed", "PublishError", f"publishing to the outbox failed: {error}")
+            attempt = AttemptResult(AttemptOutcome.FAILED, "PublishError", f"publishing to the outbox failed: {error}")
             log.error("run.publish_failed", error=str(error))
-    if attempt.outcome == "failed":
+    if attempt.outcome is AttemptOutcome.FAILED:
         _file_failure(outbox, execution, attempt, log)
     state = store.runs.finish(execution.claim, attempt, retry_backoff)
     level = log.info if state is RunState.SUCCEEDED else log.warning
@@ -104,8 +104,9 @@ def _stopped_notebook(job: RunJob, notebook: Path, attempt: AttemptResult, log: 
     from autoflow_watch.render.failure import mark_stopped, render_failure
 
     try:
-        marked = mark_stopped(job, notebook, attempt.error or "killed")
-        return [marked, *render_failure(job, marked, notebook.stem)]
+        folder = job.failure_dir()
+        marked = mark_stopped(notebook, attempt.error or "killed", folder)
+        return [marked, *render_failure(marked, notebook.stem, job.report_context("failed", None), folder)]
     except Exception as error:  # the notebook as it was saved still helps
         log.warning("failure.render_failed", error=str(error))
         return [notebook]

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
-from autoflow_watch.executor import kernels
+from autoflow_watch import processes
 from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.outbox import read_manifest
 from autoflow_watch.store import Store
-from autoflow_watch.store.records import AttemptResult, Claim
+from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim
 
 log = get_logger("autoflow_watch.recovery")
 
@@ -37,7 +37,7 @@ def recover_expired(
         _kill_leftover_kernels(store, claim)
         manifest = read_manifest(outbox, claim.workflow, claim.reference_date.isoformat())
         if manifest is not None and manifest.get("run_id") == claim.run_id:
-            result = AttemptResult("succeeded")
+            result = AttemptResult(AttemptOutcome.SUCCEEDED)
             what = "published before its daemon stopped; recorded as succeeded"
         else:
             error_type, what = (
@@ -46,7 +46,7 @@ def recover_expired(
                 else ("LeaseExpired", "lease expired; run is pending again")
             )
             result = AttemptResult(
-                "expired", error_type, "the daemon running this attempt stopped before it finished; the attempt counts"
+                AttemptOutcome.EXPIRED, error_type, "the daemon running this attempt stopped before it finished; the attempt counts"
             )
         state = store.runs.finish(claim, result, retry_backoff.get(claim.workflow, timedelta(0)))
         log.warning(
@@ -67,8 +67,8 @@ def _kill_leftover_kernels(store: Store, claim: Claim) -> None:
         return
     pids = [pid for pid in attempt.get("kernel_pids", []) if _looks_like_kernel(pid)]
     if pids:
-        kernels.kill_groups(pids)
-        kernels.wait_gone(pids, timeout=5)
+        processes.kill_groups(pids)
+        processes.wait_gone(pids, timeout=5)
         log.warning("run.orphan_kernels_killed", run_id=claim.run_id, pids=pids)
 
 
@@ -79,4 +79,4 @@ def _looks_like_kernel(pid: int) -> bool:
             cmdline = handle.read().replace(b"\0", b" ")
     except OSError:
         return False
-    return b"kernel" in cmdline and kernels.alive(pid)
+    return b"kernel" in cmdline and processes.alive(pid)

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autoflow_watch.render.context import ReportContext
+
 
 @dataclass(frozen=True)
 class NotebookJob:
@@ -44,6 +46,18 @@ class RunJob:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
+
+    def failure_dir(self) -> Path:
+        """Where a failed attempt's debugging copies are written, inside its run folder."""
+        folder = Path(self.work_dir) / "failed"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def report_context(self, status: str, finished_at: float | None) -> ReportContext:
+        """What the header of a report (or a failure's HTML) made from this attempt says."""
+        return ReportContext(
+            self.workflow, self.reference_date, self.run_id, self.started_at, finished_at, status, self.paper_size
+        )
 
     @classmethod
     def from_json(cls, text: str) -> RunJob:

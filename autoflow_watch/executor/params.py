@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch.executor.job import NotebookJob, RunJob
-from autoflow_watch.logs import REDACTED
-
-SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "api_key", "apikey")
+from autoflow_watch.secrets import public_parameters
 
 
 def _run_level(job: RunJob) -> dict[str, Any]:
@@ -42,13 +40,3 @@ def notebook_parameters(job: RunJob, notebook: NotebookJob, executed: dict[str, 
 def run_parameters(job: RunJob) -> dict[str, Any]:
     """The run-level parameters as recorded in the store and the manifest (secrets excluded)."""
     return public_parameters({**_run_level(job), **job.parameters})
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a parameter's name says its value is a secret."""
-    return any(word in name.lower() for word in SECRET_WORDS)
-
-
-def public_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
-    """Parameters safe to store and publish: values of secret-looking names are redacted."""
-    return {name: REDACTED if is_secret_name(name) else value for name, value in parameters.items()}

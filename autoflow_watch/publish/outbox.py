@@ -19,6 +19,7 @@ from typing import Any
 
 from autoflow_watch.publish.latest import complete_dates, write_latest
 from autoflow_watch.publish.retention import apply_retention
+from autoflow_watch.secrets import redact_text
 from autoflow_watch.publish.staging import (
     FAILED,
     LATEST_HTML,
@@ -83,7 +84,6 @@ def _stage(files: Sequence[Path], staging: Path, *, clean_notebooks: bool = Fals
 def _clean_copy(source: Path, staged: Path) -> None:
     """A notebook without paths and secrets; one nbformat cannot read still loses its secrets."""
     from autoflow_watch.render.ipynb import clean_notebook
-    from autoflow_watch.render.secrets import redact_text
 
     try:
         clean_notebook(source, staged)

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from autoflow_watch.executor.kernels import die_with_parent
+from autoflow_watch.processes import die_with_parent
 from autoflow_watch.render.errors import RenderError
 
 DEBIAN_CHROMIUM = "/usr/bin/chromium"

@@ -13,31 +13,20 @@ from pathlib import Path
 
 import nbformat
 
-from autoflow_watch.executor.job import RunJob
 from autoflow_watch.render import render_report
 from autoflow_watch.render.context import ReportContext
 
 STOPPED_TAG = "afw-stopped-notice"
 
 
-def failure_dir(job: RunJob) -> Path:
-    """Where a failed attempt's debugging copies are written, inside its run folder."""
-    folder = Path(job.work_dir) / "failed"
-    folder.mkdir(exist_ok=True)
-    return folder
+def render_failure(notebook_path: Path, name: str, context: ReportContext, folder: Path) -> list[Path]:
+    """``<folder>/<name>.html`` of a failed notebook, with its code, for whoever debugs it."""
+    return render_report(notebook_path, folder, name, ["html"], context, show_code=True)
 
 
-def render_failure(job: RunJob, notebook_path: Path, name: str) -> list[Path]:
-    """``<name>.html`` of a failed notebook, with its code, for whoever debugs it."""
-    context = ReportContext(
-        job.workflow, job.reference_date, job.run_id, job.started_at, None, "failed", job.paper_size
-    )
-    return render_report(notebook_path, failure_dir(job), name, ["html"], context, show_code=True)
-
-
-def mark_stopped(job: RunJob, notebook_path: Path, reason: str) -> Path:
-    """A copy of the notebook with a note at the top, and one above the cell that was running."""
-    target = failure_dir(job) / notebook_path.name
+def mark_stopped(notebook_path: Path, reason: str, folder: Path) -> Path:
+    """A copy in ``folder`` of the notebook with a note at the top, and one above the cell that was running."""
+    target = folder / notebook_path.name
     nb = nbformat.read(str(notebook_path), as_version=4)
     running = _running_cell(nb)
     where = "before its first cell"

@@ -19,7 +19,7 @@ from autoflow_watch import __version__
 from autoflow_watch.render.context import ReportContext
 from autoflow_watch.render.exporter import TEMPLATE_NAME, TEMPLATES, report_exporter
 from autoflow_watch.render.offline import REMOTE_REFERENCE
-from autoflow_watch.render.secrets import redact_tree
+from autoflow_watch.secrets import redact_tree
 
 # page content height minus room for a caption: the tallest a figure may be in print
 _FIGURE_MAX_HEIGHT = {"A4": "222mm", "Letter": "205mm"}

@@ -16,8 +16,7 @@ from typing import Any
 
 import nbformat
 
-from autoflow_watch.executor.params import public_parameters
-from autoflow_watch.render.secrets import redact_assignments, redact_tree
+from autoflow_watch.secrets import public_parameters, redact_assignments, redact_tree
 
 _ENVIRONMENT_KEYS = re.compile(r"env|environ|cwd|hostname|user", re.IGNORECASE)
 _ABSOLUTE_PATH = re.compile(r"^(?:/|[A-Za-z]:[\\/])[^\n]*$")

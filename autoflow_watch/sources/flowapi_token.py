@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 
 from autoflow_watch.config.model import FlowApiConfig
-from autoflow_watch.logs import REDACTED, register_secret
+from autoflow_watch.secrets import REDACTED, register_secret
 
 MAX_TOKEN_BYTES = 64 * 1024  # a JWT is a few KiB; a bigger file is the wrong file
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")

@@ -16,6 +16,26 @@ class RunState(str, enum.Enum):
     DEAD = "dead"
 
 
+class AttemptOutcome(str, enum.Enum):
+    """How an attempt ended (``RUNNING`` while it has not); the store counts attempts by it."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # counts, and retries after the backoff or goes dead
+    INTERRUPTED = "interrupted"  # SIGTERM or a lost scheduler: given back, does not count
+    EXPIRED = "expired"  # its daemon vanished; found by lease expiry or at start-up: counts
+
+
+class StepState(str, enum.Enum):
+    """Where one notebook of an attempt is."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    EXPIRED = "expired"
+
+
 class FactChange(str, enum.Enum):
     NEW = "new"
     REDELIVERED = "redelivered"  # the same source reported it again: metadata updated
@@ -53,6 +73,8 @@ class Claim:
 
 @dataclass(frozen=True)
 class StepStatus:
+    """One notebook of a run, as ``status`` shows it."""
+
     notebook: str
     state: str
     duration_s: float | None
@@ -96,11 +118,14 @@ class RunStatus:
 class AttemptResult:
     """How an attempt ended, as the executor reports it."""
 
-    outcome: str  # succeeded, failed, interrupted
+    outcome: AttemptOutcome
     error_type: str | None = None
     error: str | None = None
     failing_notebook: str | None = None
     failing_cell: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", AttemptOutcome(self.outcome))  # a plain string is accepted
 
 
 def iso(epoch: float | None) -> str | None:

@@ -21,7 +21,15 @@ from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from autoflow_watch.store import schema
-from autoflow_watch.store.records import AttemptResult, Claim, RunState, RunStatus, StepStatus
+from autoflow_watch.store.records import (
+    AttemptOutcome,
+    AttemptResult,
+    Claim,
+    RunState,
+    RunStatus,
+    StepState,
+    StepStatus,
+)
 
 R = schema.runs
 A = schema.attempts
@@ -169,7 +177,7 @@ class RunStore:
                     owner=owner,
                     host=socket.gethostname(),
                     pid=os.getpid(),
-                    outcome="running",
+                    outcome=AttemptOutcome.RUNNING.value,
                     started_at=now,
                 )
             )
@@ -233,13 +241,13 @@ class RunStore:
                 self._close_attempt(conn, claim.run_id, result, now)
                 return RunState(row.state) if row is not None else RunState.PENDING
             values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
-            if result.outcome == "succeeded":
+            if result.outcome is AttemptOutcome.SUCCEEDED:
                 state = RunState.SUCCEEDED
                 values.update(finished_at=now, error=None)
-            elif result.outcome == "interrupted":
+            elif result.outcome is AttemptOutcome.INTERRUPTED:
                 state = RunState.PENDING
                 values.update(attempts=max(row.attempts - 1, 0), started_at=None)
-            elif result.outcome == "expired":
+            elif result.outcome is AttemptOutcome.EXPIRED:
                 state = RunState.DEAD if row.attempts >= row.max_attempts else RunState.PENDING
                 values.update(finished_at=now, error=_error_line(result))
             else:
@@ -259,19 +267,19 @@ class RunStore:
         """End the attempt and any notebook step still running in it (a killed worker reports no end)."""
         conn.execute(
             S.update()
-            .where(S.c.run_id == run_id, S.c.state == "running")
+            .where(S.c.run_id == run_id, S.c.state == StepState.RUNNING.value)
             .values(
-                state=result.outcome,
+                state=StepState(result.outcome.value).value,
                 finished_at=now,
                 duration_s=now - S.c.started_at,
-                error=_error_line(result) if result.outcome != "succeeded" else None,
+                error=_error_line(result) if result.outcome is not AttemptOutcome.SUCCEEDED else None,
             )
         )
         conn.execute(
             A.update()
-            .where(A.c.run_id == run_id, A.c.outcome == "running")
+            .where(A.c.run_id == run_id, A.c.outcome == AttemptOutcome.RUNNING.value)
             .values(
-                outcome=result.outcome,
+                outcome=result.outcome.value,
                 finished_at=now,
                 error_type=result.error_type,
                 error=result.error,
@@ -324,7 +332,7 @@ class RunStore:
         self,
         run_id: str,
         notebook: str,
-        state: str,
+        state: StepState,
         *,
         started_at: float | None = None,
         finished_at: float | None = None,
@@ -334,7 +342,7 @@ class RunStore:
         with self._engine.begin() as conn:
             where = and_(S.c.run_id == run_id, S.c.notebook == notebook)
             values = {
-                "state": state,
+                "state": state.value,
                 "started_at": started_at,
                 "finished_at": finished_at,
                 "duration_s": duration_s,

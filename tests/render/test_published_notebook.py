@@ -10,7 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from render_checks import TOKEN, report_context
 
-from autoflow_watch.logs import register_secret
+from autoflow_watch.secrets import register_secret
 from autoflow_watch.render import render_report
 
 
