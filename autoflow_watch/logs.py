@@ -25,6 +25,7 @@ import structlog
 
 from autoflow_watch.secrets import has_secrets, redact
 
+
 def _redact_event(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     if not has_secrets():
         return event

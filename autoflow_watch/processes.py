@@ -1,4 +1,4 @@
-"""Processes a run leaves behind: make them die with us, and kill them for sure.
+"""Processes we start (workers, kernels, chromium): make them die with us, and kill them for sure.
 
 Jupyter kernels start in their own session (jupyter_client uses start_new_session), so
 each kernel leads a process group holding everything it started; killing that group
@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterable
 
 PR_SET_PDEATHSIG = 1
+# the pid a child expects as its parent: one that finds another was orphaned before it could set PDEATHSIG
+PARENT_PID_ENV = "AUTOFLOW_WATCH_PARENT_PID"
 
 
 def die_with_parent() -> None:

@@ -49,6 +49,8 @@ class ExecutionConfig(_Strict):
     lease_renew_interval: Duration = timedelta(seconds=10)
     lease_timeout: Duration = timedelta(seconds=60)
     kernel_start_timeout: Duration = timedelta(seconds=60)
+    warm_kernels: int = Field(1, ge=0, le=16)  # idle kernels each worker keeps pre-started
+    worker_max_runs: int = Field(100, ge=1, le=100_000)  # a worker is replaced after this many runs
 
 
 class InboxConfig(_Strict):

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch import __version__
+from autoflow_watch.executor.base import Execution
 from autoflow_watch.executor.job import RunJob, kernel_log_tail
-from autoflow_watch.executor.local import Execution
 from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger, redact
 from autoflow_watch.publish.outbox import publish_failure, publish_report, read_manifest

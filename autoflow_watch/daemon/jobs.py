@@ -1,4 +1,4 @@
-"""From a claimed run to a worker's job and environment."""
+"""From the config and a claimed run to what the executor needs: the job, the environment, the pool's settings."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 from autoflow_watch.config import Config, Workflow
 from autoflow_watch.config.stencil import date_ranges, ranges_as_strings
-from autoflow_watch.executor.job import NotebookJob, RunJob
+from autoflow_watch.executor.base import Hint, PoolSettings
+from autoflow_watch.executor.job import KernelProfile, NotebookJob, RunJob
+from autoflow_watch.secrets import TOKEN_ENV
 from autoflow_watch.store.records import Claim
-
-TOKEN_ENV = "FLOWAPI_TOKEN"
 
 
 def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
@@ -44,11 +44,12 @@ def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
         kernel_start_timeout_s=config.app.execution.kernel_start_timeout.total_seconds(),
         flowapi_url=config.app.flowapi.url if config.app.flowapi else None,
         paper_size=config.app.outbox.paper_size,
+        flowapi_token=workflow.flowapi_token,
     )
 
 
-def worker_environment(config: Config, workflow: Workflow, token: str | None, json_logs: bool) -> dict[str, str]:
-    """The daemon's environment minus every secret, plus the token only where it was asked for."""
+def worker_environment(config: Config, json_logs: bool) -> dict[str, str]:
+    """The workers' environment: the daemon's minus every secret (a job hands its kernels the token)."""
     env = dict(os.environ)
     env.pop(TOKEN_ENV, None)
     env.pop("MPLBACKEND", None)  # a non-inline backend would stop figures from reaching the report
@@ -57,8 +58,24 @@ def worker_environment(config: Config, workflow: Workflow, token: str | None, js
     for key in list(env):
         if key.startswith("CREDENTIALS_DIRECTORY"):
             env.pop(key)
-    if workflow.flowapi_token and token:
-        env[TOKEN_ENV] = token
     env["AUTOFLOW_WATCH_LOG_JSON"] = "1" if json_logs else "0"
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     return env
+
+
+def pool_settings(config: Config) -> PoolSettings:
+    execution = config.app.execution
+    return PoolSettings(execution.max_parallel_runs, execution.warm_kernels, execution.worker_max_runs)
+
+
+def kernel_hint(config: Config, token: str | None) -> Hint:
+    """The kernels an idle worker keeps ready: each workflow's first notebook's, in config order."""
+    profiles: list[KernelProfile] = []
+    for workflow in config.workflows.values():
+        if workflow.notebooks:
+            nb = workflow.notebooks[0]
+            profile = KernelProfile(workflow.kernel, str(Path(nb.path).parent), workflow.flowapi_token and bool(token))
+            if profile not in profiles:
+                profiles.append(profile)
+    uses_token = any(p.with_token for p in profiles)
+    return Hint(profiles[: max(config.app.execution.warm_kernels, 1)], token if uses_token else None)

@@ -25,7 +25,7 @@ from autoflow_watch.config import Config, ConfigError, load_config
 from autoflow_watch.daemon.completion import conclude
 from autoflow_watch.daemon.context import Context
 from autoflow_watch.daemon.health import Health, WatchdogPinger
-from autoflow_watch.daemon.jobs import build_job, worker_environment
+from autoflow_watch.daemon.jobs import build_job, kernel_hint, pool_settings, worker_environment
 from autoflow_watch.daemon.lock import InstanceLock
 from autoflow_watch.daemon.notify import Notifier
 from autoflow_watch.daemon.outage import StoreOutage
@@ -33,13 +33,15 @@ from autoflow_watch.daemon.outbox_index import refresh_index
 from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.daemon.sources import Sources
+from autoflow_watch.executor.base import Execution, Executor, Hint
+from autoflow_watch.executor.events import KernelAssigned, RunEvent, StepChanged, StopReason
 from autoflow_watch.executor.job import RunJob
-from autoflow_watch.executor.local import Execution, LocalExecutor
+from autoflow_watch.executor.local import LocalExecutor
 from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.outbox import apply_retention, clean_staging
 from autoflow_watch.store import Store
-from autoflow_watch.store.records import RunState
+from autoflow_watch.store.records import AttemptOutcome, RunState, StepState
 
 log = get_logger("autoflow_watch.daemon")
 PLAN_EVERY_S = 15.0
@@ -55,8 +57,14 @@ class Daemon:
         self.lock = InstanceLock.for_store(config.state_url)
         self.notifier = Notifier.from_environment()
         self.health = Health()
-        self.executor = LocalExecutor(on_event=self._on_run_event, on_done=self._on_run_done)
         self.sources = Sources(self.ctx)
+        self.executor: Executor = LocalExecutor(
+            pool_settings(config),
+            config.app.paths.work,
+            lambda: worker_environment(self.config, self.json_logs),
+            on_event=self._on_run_event,
+            on_done=self._on_run_done,
+        )
         self._done: queue.Queue[Execution] = queue.Queue()
         self._stopping = threading.Event()
         self._reload = threading.Event()
@@ -89,6 +97,7 @@ class Daemon:
         paths = self.config.app.paths
         for folder in (paths.inbox, paths.outbox, paths.work):
             folder.mkdir(parents=True, exist_ok=True)
+        self.executor.start(self._kernel_hint())  # workers import and start kernels while we scan
         removed = clean_staging(paths.outbox)
         if removed:
             log.info("outbox.staging_cleaned", removed=removed)
@@ -190,9 +199,7 @@ class Daemon:
             workflow = self.config.workflows[claim.workflow]
             job = build_job(self.config, workflow, claim)
             self.ctx.store.runs.set_attempt_details(claim.run_id, parameters=run_parameters(job), work_dir=job.work_dir)
-            env = worker_environment(
-                self.config, workflow, self.sources.token() if workflow.flowapi_token else None, self.json_logs
-            )
+            token = self.sources.token() if workflow.flowapi_token else None
             log.info(
                 "run.started",
                 workflow=claim.workflow,
@@ -200,28 +207,27 @@ class Daemon:
                 run_id=claim.run_id,
                 attempt=claim.attempt,
             )
-            self.executor.submit(claim, job, env)
+            self.executor.submit(claim, job, token)
             started += 1
         return started
 
-    def _on_run_event(self, job: RunJob, event: dict[str, Any]) -> None:
-        """Called from a run's supervising thread: record progress, nothing else."""
+    def _on_run_event(self, job: RunJob, event: RunEvent) -> None:
+        """Called from an executor's thread: record progress, nothing else."""
         runs = self.ctx.store.runs
-        kind = event.get("event")
-        if kind == "kernel":
+        if isinstance(event, KernelAssigned):
             attempt = runs.attempt(job.run_id) or {}
-            runs.set_attempt_details(job.run_id, kernel_pids=[*attempt.get("kernel_pids", []), int(event["pid"])])
-        elif kind == "step":
+            runs.set_attempt_details(job.run_id, kernel_pids=[*attempt.get("kernel_pids", []), event.pid])
+        elif isinstance(event, StepChanged):
             now = time.time()
-            state = str(event.get("state"))
+            running = event.state is StepState.RUNNING
             runs.record_step(
                 job.run_id,
-                str(event.get("notebook")),
-                state,
-                started_at=now if state == "running" else None,
-                finished_at=None if state == "running" else now,
-                duration_s=event.get("duration_s"),
-                error=event.get("error"),
+                event.notebook,
+                event.state,
+                started_at=now if running else None,
+                finished_at=None if running else now,
+                duration_s=event.duration_s,
+                error=event.error,
             )
 
     def _on_run_done(self, execution: Execution) -> None:
@@ -243,7 +249,10 @@ class Daemon:
                 self._done.put(execution)  # concluded again once the store answers
                 raise
             self._finished_this_session += 1
-            if state in (RunState.FAILED, RunState.DEAD) and execution.attempt.outcome != "interrupted":
+            if (
+                state in (RunState.FAILED, RunState.DEAD)
+                and execution.attempt.outcome is not AttemptOutcome.INTERRUPTED
+            ):
                 self._failed_this_session += 1
             if state is RunState.SUCCEEDED:
                 self._last_report = f"{execution.job.workflow}/{execution.job.reference_date}"
@@ -259,7 +268,7 @@ class Daemon:
         lost = self.ctx.store.runs.renew(self.ctx.owner, [*active, *awaiting], execution.lease_timeout)
         for run_id in lost:
             log.error("run.lease_lost", run_id=run_id)
-            self.executor.stop(run_id, "lease_lost")
+            self.executor.stop(run_id, StopReason.LEASE_LOST)
         own = {*self.executor.active_run_ids(), *awaiting}
         if recover_expired(
             self.ctx.store, self.config.app.paths.outbox, self._backoffs(), all_running=False, own_runs=own
@@ -275,6 +284,13 @@ class Daemon:
             if removed:
                 log.info("outbox.retention", removed=[str(p) for p in removed])
                 refresh_index(self.config, self.ctx.store)
+
+    def _kernel_hint(self) -> Hint:
+        try:
+            token = self.sources.token()
+        except Exception:  # an unreadable token is the FlowAPI source's to report
+            token = None
+        return kernel_hint(self.config, token)
 
     def _backoffs(self) -> dict[str, Any]:
         return {name: wf.retry_backoff for name, wf in self.config.workflows.items()}
@@ -314,6 +330,7 @@ class Daemon:
             log.warning("config.flowapi_changed_need_restart", config=str(new.source))
         self.ctx.config = new
         self.sources.reconfigure()
+        self.executor.reconfigure(pool_settings(new), self._kernel_hint())
         self.ctx.prompt_planning()
         log.info("config.reloaded", workflows=sorted(new.workflows))
         self.notifier.ready(self._status_line())

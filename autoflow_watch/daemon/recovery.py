@@ -46,7 +46,9 @@ def recover_expired(
                 else ("LeaseExpired", "lease expired; run is pending again")
             )
             result = AttemptResult(
-                AttemptOutcome.EXPIRED, error_type, "the daemon running this attempt stopped before it finished; the attempt counts"
+                AttemptOutcome.EXPIRED,
+                error_type,
+                "the daemon running this attempt stopped before it finished; the attempt counts",
             )
         state = store.runs.finish(claim, result, retry_backoff.get(claim.workflow, timedelta(0)))
         log.warning(

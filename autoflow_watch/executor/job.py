@@ -12,10 +12,26 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch.render.context import ReportContext
+from autoflow_watch.store.records import AttemptOutcome
+
+
+@dataclass(frozen=True)
+class KernelProfile:
+    """What makes two kernels interchangeable: kernelspec, working folder, and whether it holds the token.
+
+    A pre-started kernel serves a notebook only when their profiles are equal (and, for a
+    token kernel, the token is still the current one).
+    """
+
+    kernel: str
+    cwd: str
+    with_token: bool = False
 
 
 @dataclass(frozen=True)
 class NotebookJob:
+    """One notebook of a run as the worker executes it."""
+
     name: str
     path: str
     upstream: list[str]
@@ -28,6 +44,8 @@ class NotebookJob:
 
 @dataclass(frozen=True)
 class RunJob:
+    """One attempt of a run: what to execute, with which settings, where to write."""
+
     workflow: str
     reference_date: str
     run_id: str
@@ -43,6 +61,15 @@ class RunJob:
     kernel_start_timeout_s: float
     flowapi_url: str | None = None
     paper_size: str = "A4"
+    flowapi_token: bool = False  # whether this workflow's kernels are handed FLOWAPI_TOKEN
+
+    def kernel_profile(self, notebook: NotebookJob) -> KernelProfile:
+        """The kernel a notebook of this run needs (release 1: the notebook's folder as working folder)."""
+        return KernelProfile(self.kernel, str(Path(notebook.path).parent), self.flowapi_token)
+
+    def kernel_profiles(self) -> list[KernelProfile]:
+        """The kernels this run needs, in order, one per notebook."""
+        return [self.kernel_profile(notebook) for notebook in self.notebooks]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -68,6 +95,8 @@ class RunJob:
 
 @dataclass
 class NotebookOutcome:
+    """A notebook that ran to its end, for the manifest."""
+
     name: str
     source_sha256: str
     duration_s: float
@@ -78,7 +107,7 @@ class NotebookOutcome:
 class WorkerResult:
     """What a worker writes to ``result.json`` in its run folder when it ends by itself."""
 
-    outcome: str  # succeeded | failed
+    outcome: AttemptOutcome  # succeeded or failed: a worker that ends by itself never says interrupted
     notebooks: list[NotebookOutcome] = field(default_factory=list)
     report_files: list[str] = field(default_factory=list)
     failed_files: list[str] = field(default_factory=list)
@@ -95,6 +124,7 @@ class WorkerResult:
     def from_json(cls, text: str) -> WorkerResult:
         data = json.loads(text)
         data["notebooks"] = [NotebookOutcome(**nb) for nb in data["notebooks"]]
+        data["outcome"] = AttemptOutcome(data["outcome"])
         return cls(**data)
 
 

@@ -1,226 +1,145 @@
-"""The local executor: one worker process per run, supervised by one thread each.
+"""The local executor: a pool of long-lived worker processes on this machine.
 
-The supervising thread enforces ``run_timeout``, forwards the worker's progress events,
-and on timeout, shutdown or a lost lease kills the worker and every kernel it reported,
-by process group. The thread that starts a worker lives exactly as long as it, which is
-what ``PR_SET_PDEATHSIG`` needs to kill workers when the daemon is killed with -9.
+``workers`` processes (``max_parallel_runs``), each serving one attempt at a time for up to
+``worker_max_runs`` attempts, each keeping ``warm_kernels`` kernels pre-started. A worker
+that dies, or that was killed because its run timed out or lost its lease, is replaced at
+once; so is one that lost a kernel. The pool starts with the daemon, before its start-up
+scan, so the workers' imports and first kernels overlap the daemon's own start.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
+import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
 
-from autoflow_watch.executor import kernels
-from autoflow_watch.executor.job import RunJob, WorkerResult
-from autoflow_watch.executor.worker import PARENT_PID_ENV
+from autoflow_watch.executor.base import Hint, OnDone, OnEvent, PoolSettings
+from autoflow_watch.executor.events import StopReason
+from autoflow_watch.executor.job import RunJob
+from autoflow_watch.executor.worker_handle import WorkerHandle
 from autoflow_watch.logs import get_logger
-from autoflow_watch.store.records import AttemptResult, Claim
+from autoflow_watch.store.records import Claim
 
 log = get_logger("autoflow_watch.executor")
-
-
-@dataclass
-class Execution:
-    """A finished attempt as the daemon receives it."""
-
-    claim: Claim
-    job: RunJob
-    attempt: AttemptResult
-    result: WorkerResult | None
-    kernel_pids: list[int]
-    finished_at: float
-
-
-@dataclass
-class _Running:
-    claim: Claim
-    job: RunJob
-    process: subprocess.Popen[bytes] | None = None
-    kernel_pids: list[int] = field(default_factory=list)
-    stop_reason: str | None = None  # run_timeout | interrupted | lease_lost
-    lock: threading.Lock = field(default_factory=threading.Lock)
+WORKERS_FOLDER = ".workers"  # inside [paths] work: each worker's private folder (kernel logs before use)
 
 
 class LocalExecutor:
+    """Runs attempts in a pool of worker processes; the daemon's side of :mod:`autoflow_watch.executor.worker`."""
+
     def __init__(
-        self, on_event: Callable[[RunJob, dict[str, Any]], None], on_done: Callable[[Execution], None]
+        self,
+        settings: PoolSettings,
+        work: Path,
+        environment: Callable[[], dict[str, str]],
+        on_event: OnEvent,
+        on_done: OnDone,
     ) -> None:
-        self._on_event = on_event
-        self._on_done = on_done
-        self._running: dict[str, _Running] = {}
-        self._threads: dict[str, threading.Thread] = {}
+        self._settings = settings
+        self._folder = work / WORKERS_FOLDER
+        self._environment = environment
+        self._on_event, self._on_done = on_event, on_done
+        self._hint = Hint([])
+        self._workers: list[WorkerHandle] = []
         self._lock = threading.Lock()
+        self._closing = False
 
     # -- the daemon's view ---------------------------------------------------------------------------
-    def submit(self, claim: Claim, job: RunJob, env: dict[str, str]) -> None:
-        entry = _Running(claim, job)
-        thread = threading.Thread(target=self._supervise, args=(entry, env), name=f"run-{job.run_id}", daemon=True)
+    def start(self, hint: Hint) -> None:
+        shutil.rmtree(self._folder, ignore_errors=True)  # what workers of a killed daemon left
+        self._hint = hint
         with self._lock:
-            self._running[job.run_id] = entry
-            self._threads[job.run_id] = thread
-        thread.start()
+            while len(self._workers) < self._settings.workers:
+                self._spawn()
+
+    def submit(self, claim: Claim, job: RunJob, token: str | None) -> None:
+        with self._lock:
+            worker = next((w for w in self._workers if w.available and w.ready.is_set()), None)
+            worker = worker or next((w for w in self._workers if w.available), None) or self._spawn()
+            worker.assign(claim, job, token)
 
     def active(self) -> int:
         with self._lock:
-            return len(self._running)
+            return sum(1 for w in self._workers if w.busy)
 
     def active_run_ids(self) -> list[str]:
         with self._lock:
-            return list(self._running)
+            return [run_id for w in self._workers if (run_id := w.run_id) is not None]
 
-    def stop(self, run_id: str, reason: str) -> None:
-        """Kill one run now (its lease was lost, or its time is up)."""
+    def stop(self, run_id: str, reason: StopReason) -> None:
         with self._lock:
-            entry = self._running.get(run_id)
-        if entry is not None:
-            self._kill(entry, reason)
+            workers = [w for w in self._workers if w.run_id == run_id]
+        for worker in workers:
+            worker.stop_run(run_id, reason)
+
+    def reconfigure(self, settings: PoolSettings, hint: Hint) -> None:
+        with self._lock:
+            changed = (settings.warm_kernels, settings.worker_max_runs) != (
+                self._settings.warm_kernels,
+                self._settings.worker_max_runs,
+            )
+            self._settings, self._hint = settings, hint
+            current = [w for w in self._workers if not w.retiring]
+            surplus = len(current) - settings.workers
+            for worker in current:
+                if changed or (surplus > 0 and not worker.busy):
+                    worker.retire()  # replaced with the new settings once it is gone (surplus: not replaced)
+                    surplus -= 1
+                else:
+                    worker.send_hint(hint)
+            while sum(1 for w in self._workers if not w.retiring) < settings.workers:
+                self._spawn()
 
     def shutdown(self, grace: float) -> None:
-        """Let running notebooks finish within ``grace`` seconds, then kill the rest as interrupted."""
         deadline = time.monotonic() + grace
         while self.active() and time.monotonic() < deadline:
             time.sleep(0.1)
         with self._lock:
-            leftovers = list(self._running.values())
-        for entry in leftovers:
-            self._kill(entry, "interrupted")
+            self._closing = True
+            workers = list(self._workers)
+        for worker in workers:
+            if worker.busy and worker.run_id is not None:
+                worker.stop_run(worker.run_id, StopReason.INTERRUPTED)
+            else:
+                worker.retire()
+        for worker in workers:
+            worker.thread.join(timeout=10)
+            if worker.thread.is_alive():  # did not retire in time: no process of ours outlives the daemon
+                worker.kill()
+                worker.thread.join(timeout=10)
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the live workers (for tests and the benchmarks)."""
         with self._lock:
-            threads = list(self._threads.values())
-        for thread in threads:
-            thread.join(timeout=15)
+            return [pid for w in self._workers if (pid := w.pid) is not None]
 
-    # -- one run ----------------------------------------------------------------------------------------
-    def _supervise(self, entry: _Running, env: dict[str, str]) -> None:
-        job = entry.job
-        Path(job.work_dir).mkdir(parents=True, exist_ok=True)
-        timer = threading.Timer(job.run_timeout_s, self._kill, args=(entry, "run_timeout"))
-        timer.daemon = True
-        try:
-            with entry.lock:
-                entry.process = subprocess.Popen(
-                    [sys.executable, "-m", "autoflow_watch.executor.worker"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=None,
-                    cwd=job.work_dir,
-                    env={**env, PARENT_PID_ENV: str(os.getpid())},
-                    start_new_session=True,
-                )
-            timer.start()
-            assert entry.process.stdin is not None and entry.process.stdout is not None
-            entry.process.stdin.write(job.to_json().encode())
-            entry.process.stdin.close()
-            self._read_events(entry, entry.process.stdout)
-            code = entry.process.wait()
-            execution = self._conclude(entry, code)
-        except Exception as error:  # never let one run's trouble escape its thread
-            log.exception("run.supervisor.error", run_id=job.run_id)
-            execution = Execution(
-                entry.claim,
-                job,
-                AttemptResult("failed", type(error).__name__, str(error)),
-                None,
-                entry.kernel_pids,
-                time.time(),
-            )
-        finally:
-            timer.cancel()
-            self._kill_kernels(entry)
-            with self._lock:
-                self._running.pop(job.run_id, None)
-                self._threads.pop(job.run_id, None)
-        self._on_done(execution)
-
-    def _read_events(self, entry: _Running, stream: IO[bytes]) -> None:
-        for raw in stream:
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                continue
-            if event.get("event") == "kernel":
-                entry.kernel_pids.append(int(event["pid"]))
-                if entry.stop_reason is not None:  # a kernel started while we were killing: kill it too
-                    kernels.kill_groups([int(event["pid"])])
-            try:
-                self._on_event(entry.job, event)
-            except Exception:
-                log.exception("run.event.error", run_id=entry.job.run_id)
-
-    def _conclude(self, entry: _Running, code: int) -> Execution:
-        job = entry.job
-        now = time.time()
-        if entry.stop_reason == "interrupted":
-            attempt = AttemptResult("interrupted", "Interrupted", "stopped by SIGTERM before the run finished")
-            return Execution(entry.claim, job, attempt, None, entry.kernel_pids, now)
-        if entry.stop_reason == "run_timeout":
-            message = f"run exceeded run_timeout of {job.run_timeout_s:g}s; kernels killed"
-            return Execution(
-                entry.claim,
-                job,
-                AttemptResult("failed", "RunTimeout", message, _current_step(job)),
-                None,
-                entry.kernel_pids,
-                now,
-            )
-        if entry.stop_reason == "lease_lost":
-            attempt = AttemptResult(
-                "failed", "LeaseLost", "this daemon lost the run's lease; killed to avoid a duplicate"
-            )
-            return Execution(entry.claim, job, attempt, None, entry.kernel_pids, now)
-        result_path = Path(job.work_dir) / "result.json"
-        if not result_path.exists():
-            message = f"worker process exited with code {code} before finishing (killed, out of memory or crashed)"
-            return Execution(
-                entry.claim,
-                job,
-                AttemptResult("failed", "WorkerDied", message, _current_step(job)),
-                None,
-                entry.kernel_pids,
-                now,
-            )
-        result = WorkerResult.from_json(result_path.read_text(encoding="utf-8"))
-        attempt = AttemptResult(
-            result.outcome, result.error_type, result.error, result.failing_notebook, result.failing_cell
+    # -- the pool ------------------------------------------------------------------------------------------
+    def _spawn(self) -> WorkerHandle:
+        """A new worker (called with the lock held)."""
+        name = uuid.uuid4().hex[:8]
+        worker = WorkerHandle(
+            name,
+            self._settings.warm_kernels,
+            self._settings.worker_max_runs,
+            self._environment(),
+            self._folder / name,
+            self._hint,
+            self._on_event,
+            self._on_done,
+            self._on_exit,
         )
-        return Execution(entry.claim, job, attempt, result, entry.kernel_pids, now)
+        self._workers.append(worker)
+        return worker.start()
 
-    def _kill(self, entry: _Running, reason: str) -> None:
-        with entry.lock:
-            if entry.stop_reason is None:
-                entry.stop_reason = reason
-            process = entry.process
-        log.warning(
-            "run.killing",
-            workflow=entry.job.workflow,
-            reference_date=entry.job.reference_date,
-            run_id=entry.job.run_id,
-            reason=reason,
-        )
-        if process is not None and process.poll() is None:
-            kernels.kill_groups([process.pid], signal.SIGKILL)
-        self._kill_kernels(entry)
-
-    def _kill_kernels(self, entry: _Running) -> None:
-        if entry.kernel_pids:
-            kernels.kill_groups(entry.kernel_pids, signal.SIGKILL)
-            kernels.wait_gone(entry.kernel_pids, timeout=5)
-
-
-def _current_step(job: RunJob) -> str | None:
-    """The notebook a killed run was in: the first one without an executed output yet completed."""
-    work = Path(job.work_dir)
-    last = None
-    for notebook in job.notebooks:
-        if (work / f"{notebook.name}.ipynb").exists():
-            last = notebook.name
-    return last
+    def _on_exit(self, worker: WorkerHandle) -> None:
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+            if self._closing:
+                return
+            if sum(1 for w in self._workers if not w.retiring) < self._settings.workers:
+                log.info("worker.replaced", worker=worker.name, runs=worker.runs_served)
+                self._spawn()

@@ -1,57 +1,19 @@
-"""Execute one notebook with papermill inside a worker, reporting its kernel's pid at once.
-
-The pid is reported the moment the kernel process exists, before it is even ready, so
-the supervising daemon can kill the kernel's process group whatever happens next.
-"""
+"""Execute one notebook with papermill inside a worker, in a kernel the worker started for it."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import nbformat
 import papermill as pm
-from jupyter_client import AsyncKernelManager
 
-from autoflow_watch.executor.job import NotebookJob, RunJob, kernel_log_path, kernel_log_tail
+from autoflow_watch.executor.job import NotebookJob, RunJob, kernel_log_tail
 
 # A long cell's output is saved this often: a run killed mid-cell still shows what it printed.
 AUTOSAVE_EVERY_S = 10
-
-
-class ReportingKernelManager(AsyncKernelManager):
-    """An AsyncKernelManager that reports each kernel's pid and talks to it over unix sockets.
-
-    IPC sockets in a private folder instead of TCP ports: no port races between parallel
-    kernels (papermill's "kernel didn't respond" under load), nothing listening on the network.
-    """
-
-    on_launch: ClassVar[Callable[[int], None] | None] = None
-    ipc_dir: ClassVar[str | None] = None
-    output_log: ClassVar[Path | None] = None  # the kernel's stdout and stderr: a file, not our logs
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if ReportingKernelManager.ipc_dir:
-            self.transport = "ipc"
-            self.ip = os.path.join(ReportingKernelManager.ipc_dir, "k")
-
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        log_path = ReportingKernelManager.output_log
-        if log_path is None:
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-        else:
-            with log_path.open("ab") as output:  # the kernel keeps its own copy of the descriptor
-                await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": output, "stderr": output})
-        pid = getattr(self.provisioner, "pid", None)
-        if pid and ReportingKernelManager.on_launch is not None:
-            ReportingKernelManager.on_launch(int(pid))
 
 
 @dataclass
@@ -68,14 +30,13 @@ class NotebookFailure(Exception):
         return f"{self.error_type}: {self.message}"
 
 
-def execute(
-    job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], output: Path, on_kernel: Callable[[int], None]
-) -> float:
-    """Run ``notebook`` to ``output``; return seconds taken or raise NotebookFailure."""
+def execute(job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], output: Path, kernel_manager: Any) -> float:
+    """Run ``notebook`` to ``output`` in the (started) kernel of ``kernel_manager``; seconds taken, or NotebookFailure.
+
+    The kernel was started in the notebook's folder, so papermill's ``cwd=`` (an
+    ``os.chdir`` of the whole worker) is not needed.
+    """
     started = time.monotonic()
-    ReportingKernelManager.on_launch = on_kernel
-    ReportingKernelManager.output_log = kernel_log_path(job.work_dir, notebook.name)
-    ReportingKernelManager.ipc_dir = tempfile.mkdtemp(prefix="afw-")  # short: socket paths max 107 bytes
     try:
         pm.execute_notebook(
             notebook.path,
@@ -84,21 +45,16 @@ def execute(
             kernel_name=job.kernel,
             progress_bar=False,
             log_output=False,
-            cwd=str(Path(notebook.path).parent),  # safe: one notebook at a time in this process
             start_timeout=int(job.kernel_start_timeout_s),
             execution_timeout=max(1, int(job.cell_timeout_s)),
             request_save_on_cell_execute=True,
             autosave_cell_every=AUTOSAVE_EVERY_S,
-            kernel_manager_class=ReportingKernelManager,
+            km=kernel_manager,
         )
     except Exception as error:
         failure = _failure(error, output)
         failure.traceback += kernel_log_tail(job.work_dir, notebook.name)
         raise failure from None
-    finally:
-        ReportingKernelManager.on_launch = None
-        ReportingKernelManager.output_log = None
-        shutil.rmtree(ReportingKernelManager.ipc_dir, ignore_errors=True)
     return time.monotonic() - started
 
 

@@ -19,7 +19,6 @@ from typing import Any
 
 from autoflow_watch.publish.latest import complete_dates, write_latest
 from autoflow_watch.publish.retention import apply_retention
-from autoflow_watch.secrets import redact_text
 from autoflow_watch.publish.staging import (
     FAILED,
     LATEST_HTML,
@@ -36,6 +35,7 @@ from autoflow_watch.publish.staging import (
     sha256_of,
     staging_dir,
 )
+from autoflow_watch.secrets import redact_text
 
 __all__ = [
     "FAILED",

@@ -342,7 +342,7 @@ class RunStore:
         with self._engine.begin() as conn:
             where = and_(S.c.run_id == run_id, S.c.notebook == notebook)
             values = {
-                "state": state.value,
+                "state": StepState(state).value,
                 "started_at": started_at,
                 "finished_at": finished_at,
                 "duration_s": duration_s,

@@ -1,0 +1,204 @@
+"""A worker's kernels: pre-started ones waiting for a notebook, and used ones on their way out.
+
+A kernel serves one notebook and is discarded. Starting one only spawns its process; the
+kernel's own start-up (importing ipykernel, opening its sockets) then runs in that process
+while the worker does something else — typically while the previous notebook executes — so
+by the time the next notebook needs a kernel, one is ready. A pre-started kernel is launched
+exactly as an on-demand one would be (same kernelspec, working folder, environment and
+limits), so a notebook cannot tell them apart. A kernel pre-started with the FlowAPI token
+serves only notebooks of ``flowapi_token`` workflows, and only while that token is current.
+
+Everything here runs on the worker's main thread: ``PR_SET_PDEATHSIG`` ties each kernel's
+life to the thread that started it, and that thread lives as long as the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client import AsyncKernelManager
+from jupyter_core.utils import run_sync
+
+from autoflow_watch import processes
+from autoflow_watch.executor.job import KernelProfile
+from autoflow_watch.secrets import TOKEN_ENV
+
+SHUTDOWN_WAIT_S = 5.0  # a discarded kernel's time to run its exit handlers before its group is killed
+
+
+class ReportingKernelManager(AsyncKernelManager):
+    """A kernel manager that talks to its kernel over unix sockets and remembers its clients.
+
+    IPC sockets in a private folder instead of TCP ports: no port races between parallel
+    kernels, nothing listening on the network. The clients papermill opens are closed when the
+    kernel is discarded (papermill leaves them open on a kernel it did not start).
+    """
+
+    def __init__(self, ipc_dir: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+        self.ip = os.path.join(ipc_dir, "k")
+        self.opened_clients: list[Any] = []
+
+    def client(self, **kwargs: Any) -> Any:
+        kc = super().client(**kwargs)
+        self.opened_clients.append(kc)
+        return kc
+
+
+@dataclass
+class Kernel:
+    """One kernel process and what the worker knows about it."""
+
+    manager: ReportingKernelManager
+    profile: KernelProfile
+    token_digest: str
+    log_path: Path
+    ipc_dir: str
+    started_at: float
+    discard_deadline: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return int(self.manager.provisioner.pid)  # type: ignore[union-attr]
+
+    def exited(self) -> bool:
+        process = getattr(self.manager.provisioner, "process", None)
+        return process is None or process.poll() is not None
+
+
+def _digest(token: str | None) -> str:
+    return hashlib.sha256(token.encode()).hexdigest() if token else ""
+
+
+@dataclass
+class WarmKernels:
+    """Kernels of one worker: ``warm`` idle ones kept ready, used ones reaped once they have exited."""
+
+    warm: int
+    base_env: dict[str, str]
+    folder: Path  # the worker's private folder: kernel logs live here until a notebook takes one
+    on_started: Callable[[int], None]
+    on_gone: Callable[[int], None]
+    start_timeout_s: float = 60.0
+    idle: list[Kernel] = field(default_factory=list)
+    retiring: list[Kernel] = field(default_factory=list)
+    _count: int = 0
+
+    def take(self, profile: KernelProfile, token: str | None) -> tuple[Kernel, bool]:
+        """A kernel for ``profile``: a ready one when there is one, else one started now; (kernel, warm)."""
+        self.reap()
+        wanted = _digest(token if profile.with_token else None)
+        for kernel in list(self.idle):
+            if kernel.exited():  # died while waiting (out of memory, killed): never hand it out
+                self.idle.remove(kernel)
+                self._retire(kernel, now=True)
+            elif kernel.profile == profile and kernel.token_digest == wanted:
+                self.idle.remove(kernel)
+                return kernel, True
+        return self._start(profile, token), False
+
+    def fill(self, upcoming: list[KernelProfile], token: str | None) -> None:
+        """Pre-start kernels for the notebooks expected next, up to ``warm`` idle ones.
+
+        Idle kernels that no upcoming notebook wants (or that hold a token no longer current)
+        make room for ones that will be used.
+        """
+        self.reap()
+        wanted = [(p, _digest(token if p.with_token else None)) for p in upcoming[: self.warm]]
+        keep: list[Kernel] = []
+        for kernel in self.idle:
+            key = (kernel.profile, kernel.token_digest)
+            if key in wanted and not kernel.exited():
+                wanted.remove(key)
+                keep.append(kernel)
+            else:
+                self._retire(kernel, now=True)
+        self.idle = keep
+        for profile, _ in wanted:
+            if len(self.idle) >= self.warm:
+                break
+            self.idle.append(self._start(profile, token))
+
+    def discard(self, kernel: Kernel, *, now: bool = False) -> None:
+        """A kernel that served its notebook: asked to shut down (or killed ``now``), reaped later."""
+        for client in kernel.manager.opened_clients:
+            with contextlib.suppress(Exception):
+                client.stop_channels()
+        if not now and not kernel.exited():
+            try:
+                run_sync(kernel.manager.request_shutdown)()
+            except Exception:
+                now = True
+        self._retire(kernel, now=now)
+
+    def reap(self) -> None:
+        """Kill the process groups of discarded kernels that have exited or had their time."""
+        clock = time.monotonic()
+        for kernel in list(self.retiring):
+            if kernel.exited() or clock >= (kernel.discard_deadline or 0):
+                self._finish(kernel)
+
+    def close(self) -> None:
+        """Discard every kernel at once (the worker is leaving)."""
+        for kernel in self.idle:
+            self._retire(kernel, now=True)
+        self.idle = []
+        for kernel in list(self.retiring):
+            self._finish(kernel)
+
+    def pids(self) -> list[int]:
+        return [k.pid for k in (*self.idle, *self.retiring)]
+
+    # -- inside ---------------------------------------------------------------------------------
+    def _start(self, profile: KernelProfile, token: str | None) -> Kernel:
+        self._count += 1
+        env = dict(self.base_env)
+        if profile.with_token and token:
+            env[TOKEN_ENV] = token
+        ipc_dir = tempfile.mkdtemp(prefix="afw-")  # short: socket paths have at most 107 bytes
+        log_path = self.folder / f"kernel-{os.getpid()}-{self._count}.log"
+        manager = ReportingKernelManager(ipc_dir, kernel_name=profile.kernel)
+        with log_path.open("ab") as output:  # the kernel keeps its own copy of the descriptor
+            run_sync(manager.start_kernel)(
+                env=env,
+                cwd=profile.cwd,
+                stdout=output,
+                stderr=output,
+                preexec_fn=processes.die_with_parent,
+            )
+        kernel = Kernel(
+            manager, profile, _digest(token if profile.with_token else None), log_path, ipc_dir, time.time()
+        )
+        self.on_started(kernel.pid)
+        return kernel
+
+    def _retire(self, kernel: Kernel, *, now: bool) -> None:
+        if now:
+            processes.kill_groups([kernel.pid], signal.SIGKILL)
+        kernel.discard_deadline = time.monotonic() + (0 if now else SHUTDOWN_WAIT_S)
+        self.retiring.append(kernel)
+
+    def _finish(self, kernel: Kernel) -> None:
+        processes.kill_groups([kernel.pid], signal.SIGKILL)  # what the kernel started dies with it
+        process = getattr(kernel.manager.provisioner, "process", None)
+        if process is not None:
+            with contextlib.suppress(Exception):
+                process.wait(timeout=5)
+        with contextlib.suppress(Exception):
+            run_sync(kernel.manager.cleanup_resources)()
+        shutil.rmtree(kernel.ipc_dir, ignore_errors=True)
+        kernel.log_path.unlink(missing_ok=True)  # the notebook's own name for it stays in its run folder
+        if kernel in self.retiring:
+            self.retiring.remove(kernel)
+        self.on_gone(kernel.pid)
