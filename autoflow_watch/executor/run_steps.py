@@ -93,6 +93,7 @@ class AttemptRunner:
         kernel, warm = self.kernels.take(self.job.kernel_profile(notebook), self.token)
         _adopt_log(kernel, kernel_log_path(self.job.work_dir, notebook.name))
         self.emit(KernelAssigned(notebook.name, kernel.pid, warm))
+        get_logger("autoflow_watch.worker").info("notebook.kernel", pid=kernel.pid, warm=warm)
         self.kernels.fill(upcoming, self.token)  # the next kernel boots while this notebook runs
         failed = True
         try:

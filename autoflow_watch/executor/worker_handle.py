@@ -82,6 +82,7 @@ class WorkerHandle:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._kernels: set[int] = set()
+        self._pending: list[Message] = []
         self._attempt: _Attempt | None = None
         self._killed = False
         self.retiring = False
@@ -173,7 +174,7 @@ class WorkerHandle:
     def _spawn(self) -> None:
         self._folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            self._process = subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "autoflow_watch.executor.worker", str(self._warm), str(self._folder)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -182,16 +183,27 @@ class WorkerHandle:
                 env={**self._env, processes.PARENT_PID_ENV: str(os.getpid())},
                 start_new_session=True,
             )
-        self._send(KernelHint(self._hint.profiles, self._hint.token))
+            self._process = process
+            self._write(process, KernelHint(self._hint.profiles, self._hint.token))  # first: its kernels boot at once
+            for message in self._pending:  # an attempt assigned before the process existed
+                self._write(process, message)
+            self._pending.clear()
 
     def _send(self, message: Message) -> None:
-        process = self._process
-        if process is None or process.stdin is None:
-            return
+        """Write a command to the worker; before its process exists, keep it for when it does."""
+        with self._lock:
+            process = self._process
+            if process is None:
+                self._pending.append(message)
+                return
+            self._write(process, message)
+
+    def _write(self, process: subprocess.Popen[bytes], message: Message) -> None:
+        """One command down the pipe (called with the lock held)."""
         try:
-            with self._lock:
-                process.stdin.write(message.to_line().encode())
-                process.stdin.flush()
+            assert process.stdin is not None
+            process.stdin.write(message.to_line().encode())
+            process.stdin.flush()
         except (BrokenPipeError, ValueError, OSError):
             pass  # the worker is gone; its thread reports that
 
@@ -237,11 +249,11 @@ class WorkerHandle:
         outcome = AttemptResult(
             result.outcome, result.error_type, result.error, result.failing_notebook, result.failing_cell
         )
-        self._report(Execution(attempt.claim, attempt.job, outcome, result, attempt.kernel_pids, time.time()))
         self.runs_served += 1
-        if event.retire or self.runs_served >= self.max_runs:
+        if event.retire or self.runs_served >= self.max_runs:  # before it looks free to the pool
             log.info("worker.retiring", worker=self.name, runs=self.runs_served, lost_kernel=event.retire)
             self.retire()
+        self._report(Execution(attempt.claim, attempt.job, outcome, result, attempt.kernel_pids, time.time()))
 
     def _report(self, execution: Execution) -> None:
         """Hand the attempt's end to the daemon, then free this worker (in that order: no gap in the leases)."""

@@ -1,0 +1,196 @@
+"""Long-lived workers and pre-started kernels, with the real daemon, real workers and real kernels.
+
+A warm kernel must be indistinguishable from one started on demand; nothing may pass from
+one notebook to the next; and every process the pool keeps, idle or busy, dies with the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from daemon_process import DaemonProcess, alive_pids, cli, descendants, wait_for
+from notebooks import write_notebook
+from project_files import FAST_EXECUTION_TOML, PATHS_TOML
+
+pytestmark = pytest.mark.e2e
+
+# What a kernel can see of where and how it was started, written where the test can read it.
+PROBE = """\
+import json, os, resource, sys
+seen_before = {
+    "global": globals().get("left_by_an_earlier_run"),
+    "env": os.environ.get("AFW_LEFT_BY_AN_EARLIER_RUN"),
+    "module": getattr(json, "left_by_an_earlier_run", None),
+}
+left_by_an_earlier_run = run_id
+os.environ["AFW_LEFT_BY_AN_EARLIER_RUN"] = run_id
+json.left_by_an_earlier_run = run_id
+limits = {name: resource.getrlimit(getattr(resource, name)) for name in ("RLIMIT_NOFILE", "RLIMIT_AS", "RLIMIT_NPROC")}
+record = {
+    "cwd": os.getcwd(), "sys_path": sys.path, "env": dict(os.environ), "limits": limits,
+    "pid": os.getpid(), "worker": os.getppid(), "seen_before": seen_before, "executable": sys.executable,
+}
+with open(os.path.join(probe_dir, reference_date + ".json"), "w") as out:
+    json.dump(record, out)
+"""
+
+
+def probe_project(folder: Path, execution: str = "", cell_after: str = "") -> Path:
+    """A one-notebook workflow ``probe`` whose kernel records what it sees into ``folder/probes``.
+
+    ``execution``: lines that replace or extend the test defaults of ``[execution]``.
+    """
+    (folder / "probes").mkdir(parents=True)
+    cells = [PROBE, cell_after] if cell_after else [PROBE]
+    write_notebook(folder / "notebooks" / "probe.ipynb", 'reference_date = ""\nrun_id = ""\nprobe_dir = ""', *cells)
+    config = folder / "autoflow.toml"
+    config.write_text(
+        f"""
+{PATHS_TOML}
+{_execution(execution)}
+[inbox]
+settle = "0.2s"
+rescan_interval = "2s"
+
+[[workflow]]
+name = "probe"
+datasets = ["calls"]
+parameters = {{ probe_dir = "{folder / "probes"}" }}
+
+  [[workflow.notebook]]
+  name = "probe"
+  path = "probe.ipynb"
+""",
+        encoding="utf-8",
+    )
+    (folder / "var" / "inbox").mkdir(parents=True)
+    return config
+
+
+def _execution(settings: str) -> str:
+    lines = FAST_EXECUTION_TOML.splitlines()
+    for line in filter(None, (raw.strip() for raw in settings.splitlines())):
+        key = line.split("=", 1)[0].strip()
+        lines = [existing for existing in lines if not existing.startswith(f"{key} =")] + [line]
+    return "\n".join(lines) + "\n"
+
+
+def drop(config: Path, *days: int) -> None:
+    for day in days:
+        (config.parent / "var" / "inbox" / f"calls_2026-11-{day:02d}.ready").touch()
+
+
+def probes(config: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((config.parent / "probes").glob("*.json"))}
+
+
+def kernel_lines(daemon_or_stderr: DaemonProcess | str) -> list[dict]:
+    if isinstance(daemon_or_stderr, DaemonProcess):
+        return daemon_or_stderr.events("notebook.kernel")
+    lines = [json.loads(line) for line in daemon_or_stderr.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == "notebook.kernel"]
+
+
+def comparable(record: dict, project: str) -> dict:
+    """What must be equal between two kernels: everything but the pids of the kernel and its worker.
+
+    The two projects live in folders named ``warm`` and ``cold``; paths are compared without that name.
+    """
+
+    def local(text: str) -> str:
+        return text.replace(f"/{project}/", "/<project>/")
+
+    env = {k: local(v) for k, v in record["env"].items() if k not in ("JPY_PARENT_PID", "AFW_LEFT_BY_AN_EARLIER_RUN")}
+    return {"cwd": local(record["cwd"]), "sys_path": [local(p) for p in record["sys_path"]], "env": env}
+
+
+def once_one_worker(tmp_path: Path, name: str, warm: int) -> tuple[dict[str, dict], str]:
+    config = probe_project(tmp_path / name, execution=f"warm_kernels = {warm}\nmax_parallel_runs = 1")
+    drop(config, 20, 21, 22)
+    result = cli(config, "run", "--once")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return probes(config), result.stderr
+
+
+def test_a_warm_kernel_sees_what_a_kernel_started_on_demand_sees(tmp_path):
+    warm, warm_log = once_one_worker(tmp_path, "warm", 1)
+    cold, cold_log = once_one_worker(tmp_path, "cold", 0)
+    assert [line["warm"] for line in kernel_lines(warm_log)] == [True, True, True], "every run got a ready kernel"
+    assert [line["warm"] for line in kernel_lines(cold_log)] == [False, False, False], "warm_kernels = 0: on demand"
+    assert len(warm) == len(cold) == 3
+    for day in warm:
+        w, c = comparable(warm[day], "warm"), comparable(cold[day], "cold")
+        assert w["cwd"] == c["cwd"] == "/".join([*str(tmp_path).split("/"), "<project>", "notebooks"])
+        assert w["sys_path"] == c["sys_path"]
+        assert set(w["env"]) == set(c["env"]), set(w["env"]) ^ set(c["env"])
+        assert w["env"] == c["env"]
+        assert warm[day]["limits"] == cold[day]["limits"]
+        assert "FLOWAPI_TOKEN" not in w["env"]
+
+
+def test_nothing_set_by_one_run_is_visible_in_the_next(tmp_path):
+    seen, _ = once_one_worker(tmp_path, "leak", 1)
+    assert len({record["worker"] for record in seen.values()}) == 1, "one worker served every run"
+    assert len({record["pid"] for record in seen.values()}) == 3, "each run had a kernel of its own"
+    for record in seen.values():
+        assert record["seen_before"] == {"global": None, "env": None, "module": None}
+
+
+def test_worker_max_runs_replaces_a_worker_after_that_many_runs(tmp_path):
+    config = probe_project(tmp_path, execution="max_parallel_runs = 1\nworker_max_runs = 2")
+    drop(config, 20, 21, 22, 23, 24)
+    result = cli(config, "run", "--once")
+    assert result.returncode == 0, result.stderr[-3000:]
+    workers = [record["worker"] for record in probes(config).values()]
+    assert workers[0] == workers[1] != workers[2] == workers[3] != workers[4], workers
+    assert "worker.retiring" in result.stderr
+
+
+def pool_processes(daemon: DaemonProcess, at_least: int) -> list[int]:
+    return wait_for(lambda: (found := descendants(daemon.pid)) and len(found) >= at_least and found, timeout=90)
+
+
+def test_daemon_killed_with_idle_and_busy_warm_workers_leaves_nothing_alive(tmp_path):
+    config = probe_project(tmp_path, cell_after="import time\ntime.sleep(60)")
+    daemon = DaemonProcess(config).start()
+    drop(config, 24)
+    wait_for(lambda: probes(config), timeout=90, what="the busy run's kernel to be running its notebook")
+    # two workers, the busy one's kernel and the next warm kernel of each: five at least
+    processes = pool_processes(daemon, at_least=5)
+    daemon.kill9()
+    wait_for(lambda: not alive_pids(processes), timeout=20, what=f"{alive_pids(processes)} to die with the daemon")
+
+
+def worker_running_the_notebook(config: Path) -> int:
+    """The worker process whose kernel is running the probe (a kernel's parent is its worker)."""
+    [record] = wait_for(lambda: list(probes(config).values()), timeout=90, what="the notebook to be running")
+    return int(record["worker"])
+
+
+def test_a_worker_killed_mid_run_fails_that_attempt_once_and_the_pool_recovers(tmp_path):
+    config = probe_project(
+        tmp_path, cell_after="import time\ntime.sleep(3 if os.path.exists(probe_dir + '/again') else 60)"
+    )
+    daemon = DaemonProcess(config).start()
+    try:
+        drop(config, 24)
+        victim = worker_running_the_notebook(config)
+        assert victim in descendants(daemon.pid)
+        (config.parent / "probes" / "again").touch()  # the retry sleeps 3 s only
+        os.kill(victim, signal.SIGKILL)
+        manifest = config.parent / "var" / "outbox" / "probe" / "2026-11-24" / "manifest.json"
+        wait_for(manifest.exists, timeout=120, what="the retry's report")
+        drop(config, 25)
+        later = config.parent / "var" / "outbox" / "probe" / "2026-11-25" / "manifest.json"
+        wait_for(later.exists, timeout=120, what="a later run on the replaced pool")
+    finally:
+        assert daemon.stop() == 0
+    runs = {r["reference_date"]: r for r in json.loads(cli(config, "status", "--json").stdout)}
+    assert (runs["2026-11-24"]["state"], runs["2026-11-24"]["attempts"]) == ("succeeded", 2)
+    failure = next((config.parent / "var" / "outbox" / "_failed" / "probe" / "2026-11-24").glob("*/error.txt"))
+    assert "WorkerDied" in failure.read_text()
+    assert daemon.events("worker.died")
