@@ -31,8 +31,10 @@ from jupyter_core.utils import run_sync
 
 from autoflow_watch import processes
 from autoflow_watch.executor.job import KernelProfile
+from autoflow_watch.logs import get_logger
 from autoflow_watch.secrets import TOKEN_ENV
 
+log = get_logger("autoflow_watch.worker")
 SHUTDOWN_WAIT_S = 5.0  # a discarded kernel's time to run its exit handlers before its group is killed
 
 
@@ -76,6 +78,10 @@ class Kernel:
         process = getattr(self.manager.provisioner, "process", None)
         return process is None or process.poll() is not None
 
+    def exit_code(self) -> int | None:
+        process = getattr(self.manager.provisioner, "process", None)
+        return process.poll() if process is not None else None
+
 
 def _digest(token: str | None) -> str:
     return hashlib.sha256(token.encode()).hexdigest() if token else ""
@@ -100,9 +106,10 @@ class WarmKernels:
         self.reap()
         wanted = _digest(token if profile.with_token else None)
         for kernel in list(self.idle):
-            if kernel.exited():  # died while waiting (out of memory, killed): never hand it out
+            if kernel.exited():  # failed to start, or died while waiting (out of memory, killed)
                 self.idle.remove(kernel)
                 self._retire(kernel, now=True)
+                log.warning("kernel.start_failed.retrying", pid=kernel.pid, warm=True, code=kernel.exit_code())
             elif kernel.profile == profile and kernel.token_digest == wanted:
                 self.idle.remove(kernel)
                 return kernel, True

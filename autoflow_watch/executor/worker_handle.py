@@ -115,11 +115,13 @@ class WorkerHandle:
         return attempt.job.run_id if attempt else None
 
     def assign(self, claim: Claim, job: RunJob, token: str | None) -> None:
+        """Hand the worker an attempt; its run_timeout counts from when the worker can start it."""
         timer = threading.Timer(job.run_timeout_s, self.stop_run, args=(job.run_id, StopReason.RUN_TIMEOUT))
         timer.daemon = True
         with self._lock:
             self._attempt = _Attempt(claim, job, timer)
-        timer.start()
+            if self.ready.is_set():
+                timer.start()
         self._send(RunCommand(job, token if job.flowapi_token else None))
 
     def send_hint(self, hint: Hint) -> None:
@@ -213,7 +215,11 @@ class WorkerHandle:
         except ProtocolError:
             return
         if isinstance(event, WorkerReady):
-            self.ready.set()
+            with self._lock:
+                self.ready.set()
+                waiting = self._attempt
+                if waiting is not None and not waiting.timer.is_alive():
+                    waiting.timer.start()  # an attempt assigned while the worker was starting
         elif isinstance(event, KernelStarted):
             with self._lock:
                 self._kernels.add(event.pid)
