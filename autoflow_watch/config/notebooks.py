@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from papermill.iorw import load_notebook_node
-from papermill.utils import find_first_tagged_cell_index
+
+def _import_papermill_without_hdfs() -> None:
+    """Import papermill with its optional HDFS handler left out.
+
+    papermill's I/O module imports pyarrow (and with it numpy) for ``hdfs://`` paths whenever
+    pyarrow is installed. The daemon only reads local notebooks' parameters cells here and
+    would carry ~40 MB it never uses for as long as it runs; the workers, which execute
+    notebooks, import papermill whole.
+    """
+    if "papermill" in sys.modules or "pyarrow" in sys.modules:
+        return
+    sys.modules["pyarrow"] = None  # type: ignore[assignment]  # papermill catches the ImportError
+    try:
+        import papermill.iorw  # noqa: F401
+    finally:
+        del sys.modules["pyarrow"]
 
 
 def inspect_parameters(path: Path) -> frozenset[str]:
@@ -14,7 +29,10 @@ def inspect_parameters(path: Path) -> frozenset[str]:
     Uses papermill's own parameter inference, so what we validate against is exactly what
     papermill will later see.
     """
+    _import_papermill_without_hdfs()
     from papermill.inspection import _infer_parameters
+    from papermill.iorw import load_notebook_node
+    from papermill.utils import find_first_tagged_cell_index
 
     try:
         nb = load_notebook_node(str(path))

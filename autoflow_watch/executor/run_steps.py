@@ -105,7 +105,7 @@ class AttemptRunner:
 
     # -- reports ----------------------------------------------------------------------------------
     def _render_reports(self, result: WorkerResult) -> WorkerResult:
-        from autoflow_watch.render import render_report
+        from autoflow_watch.render.report import render_report
 
         job = self.job
         report_dir = Path(job.work_dir) / "report"

@@ -109,8 +109,9 @@ def _warm_imports() -> None:
     """What every run needs, imported once per worker rather than once per run."""
     import papermill  # noqa: F401
     import scrapbook  # noqa: F401
+    import weasyprint  # noqa: F401
 
-    import autoflow_watch.render  # noqa: F401  (nbconvert, WeasyPrint)
+    import autoflow_watch.render.report  # noqa: F401  (nbconvert, WeasyPrint)
 
 
 def main(argv: list[str]) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from autoflow_watch.render import render_report
+from autoflow_watch.render.report import render_report
 from autoflow_watch.render.context import ReportContext
 
 STOPPED_TAG = "afw-stopped-notice"

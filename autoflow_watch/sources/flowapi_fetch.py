@@ -21,9 +21,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 
-import flowclient
 import httpx
-from flowclient.errors import FlowclientConnectionError
 
 from autoflow_watch.config.model import FlowApiConfig
 
@@ -70,7 +68,14 @@ def tls_verification(config: FlowApiConfig) -> ssl.SSLContext | bool:
 
 
 def fetch_available_dates(config: FlowApiConfig, token: str, verify: ssl.SSLContext | bool = True) -> object:
-    """``flowclient.connect`` + ``get_available_dates``; raise :class:`PollError` on any failure."""
+    """``flowclient.connect`` + ``get_available_dates``; raise :class:`PollError` on any failure.
+
+    flowclient (with pandas) is imported on the first poll, not with the daemon: a daemon without
+    ``[flowapi]`` never pays its ~100 MB.
+    """
+    import flowclient
+    from flowclient.errors import FlowclientConnectionError
+
     try:
         conn = flowclient.connect(url=config.url, token=token, ssl_certificate=verify)
     except FlowclientConnectionError:
@@ -148,7 +153,7 @@ def classify(error: BaseException) -> PollError:
         return PollError("refused", f"FlowAPI refused the connection ({detail})")
     if any(isinstance(e, ssl.SSLError) for e in chain):
         return PollError("tls", f"TLS with FlowAPI failed ({detail})")
-    if transport is not None or isinstance(error, (FlowclientConnectionError, OSError)):
+    if transport is not None or isinstance(error, OSError) or type(error).__name__ == "FlowclientConnectionError":
         return PollError("unreachable", f"cannot reach FlowAPI ({detail})")
     if isinstance(error, (json.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError)):
         return PollError("bad_response", f"FlowAPI answer is not the expected JSON ({detail})")

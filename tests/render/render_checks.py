@@ -12,7 +12,7 @@ from typing import Any
 
 import papermill
 
-from autoflow_watch.render import ReportContext
+from autoflow_watch.render.context import ReportContext
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "notebooks"

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from render_checks import first_page_png, image_placements, pdf_page_size, pdf_pages, pdf_text, report_context
 
-from autoflow_watch.render import render_report
+from autoflow_watch.render.report import render_report
 from autoflow_watch.render.pdf import _data_only_fetcher
 
 A4 = (595.3, 841.9)
