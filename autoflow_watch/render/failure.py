@@ -13,8 +13,8 @@ from pathlib import Path
 
 import nbformat
 
-from autoflow_watch.render.report import render_report
 from autoflow_watch.render.context import ReportContext
+from autoflow_watch.render.report import render_report
 
 STOPPED_TAG = "afw-stopped-notice"
 

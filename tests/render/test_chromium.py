@@ -11,9 +11,9 @@ from headless_chromium import headless_chromium, require_chromium
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from render_checks import pdf_page_size, pdf_text, report_context
 
+from autoflow_watch.render import chromium as chromium_engine
 from autoflow_watch.render.errors import RenderError
 from autoflow_watch.render.report import render_report
-from autoflow_watch.render import chromium as chromium_engine
 
 pytestmark = pytest.mark.chromium
 NETWORK_SCHEMES = {"http", "https", "ws", "wss", "ftp"}  # chrome:// pages are the browser's own, not the network

@@ -10,8 +10,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from render_checks import TOKEN, report_context
 
-from autoflow_watch.secrets import register_secret
 from autoflow_watch.render.report import render_report
+from autoflow_watch.secrets import register_secret
 
 
 def test_published_example_notebook_keeps_results_but_not_where_it_ran(

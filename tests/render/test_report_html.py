@@ -12,8 +12,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from render_checks import TOKEN, remote_resources, report_context
 
 from autoflow_watch.render.errors import RenderError
-from autoflow_watch.render.report import render_report
 from autoflow_watch.render.offline import offline_html
+from autoflow_watch.render.report import render_report
 
 
 def _text(page: str) -> str:

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from render_checks import first_page_png, image_placements, pdf_page_size, pdf_pages, pdf_text, report_context
 
-from autoflow_watch.render.report import render_report
 from autoflow_watch.render.pdf import _data_only_fetcher
+from autoflow_watch.render.report import render_report
 
 A4 = (595.3, 841.9)
 LETTER = (612.0, 792.0)
