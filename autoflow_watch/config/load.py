@@ -69,6 +69,7 @@ def load_config(path: str | Path) -> Config:
             problem(source, "execution.dask_scheduler", 'backend = "dask" needs dask_scheduler = "tcp://host:8786"')
         )
     problems += _kernel_problems(source, app)
+    problems += _notify_problems(source, app)
     if app.execution.lease_renew_interval >= app.execution.lease_timeout:
         problems.append(
             problem(source, "execution.lease_renew_interval", "must be shorter than execution.lease_timeout")
@@ -76,6 +77,15 @@ def load_config(path: str | Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(source=source, app=app, workflows=workflows)
+
+
+def _notify_problems(source: Path, app: AppConfig) -> list[str]:
+    """Every Apprise URL must parse (its scheme alone is named: the URL is a secret)."""
+    if app.notify is None:
+        return []
+    from autoflow_watch.notify.targets import urls_problems
+
+    return [problem(source, key, message) for key, message in urls_problems(app.notify)]
 
 
 def _kernel_problems(source: Path, app: AppConfig) -> list[str]:
@@ -162,6 +172,10 @@ def _resolve_paths(app: AppConfig, base: Path) -> AppConfig:
         if isinstance(app.flowapi.ssl_certificate, Path):
             flow_update["ssl_certificate"] = absolute(app.flowapi.ssl_certificate)
         update["flowapi"] = app.flowapi.model_copy(update=flow_update)
+    if app.notify is not None and app.notify.urls_file is not None:
+        update["notify"] = app.notify.model_copy(update={"urls_file": absolute(app.notify.urls_file)})
+    if app.metrics is not None and app.metrics.textfile is not None:
+        update["metrics"] = app.metrics.model_copy(update={"textfile": absolute(app.metrics.textfile)})
     return app.model_copy(update=update)
 
 
