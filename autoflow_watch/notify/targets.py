@@ -88,7 +88,8 @@ def parse_target(index: int, where: str, url: str) -> Target:
             "token or recipient is missing or malformed); see https://github.com/caronc/apprise/wiki",
         )
     name = redacted_name(plugin, url)
-    register_secret(name if name != url else None)
+    if name != url:  # the privacy form hides something: the whole URL is a secret too
+        register_secret(url)
     return Target(index=index, name=name, plugin=plugin)
 
 
@@ -121,8 +122,7 @@ def redacted_name(plugin: Any, url: str) -> str:
 
 
 def remember_secrets(url: str) -> None:
-    """Register the URL and its password, user:password and path tokens with the log redaction."""
-    register_secret(url)
+    """Register the URL's password, path tokens and secret query values with the log redaction."""
     try:
         parts = urlsplit(url)
     except ValueError:
