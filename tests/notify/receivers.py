@@ -84,6 +84,7 @@ class HttpReceiver:
     delay_s: float = 0.0
     bodies: list[dict[str, Any]] = field(default_factory=list)
     received_at: list[float] = field(default_factory=list)
+    answered_at: list[float] = field(default_factory=list)  # epoch seconds, as the store's times
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -112,6 +113,7 @@ def start_http(status: int = 200, delay_s: float = 0.0) -> HttpReceiver:
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"{}")
+            receiver.answered_at.append(time.time())
 
         def log_message(self, *args: Any) -> None:
             pass
