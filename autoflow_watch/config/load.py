@@ -80,12 +80,15 @@ def load_config(path: str | Path) -> Config:
 
 
 def _notify_problems(source: Path, app: AppConfig) -> list[str]:
-    """Every Apprise URL must parse (its scheme alone is named: the URL is a secret)."""
+    """[metrics] must export somewhere; every Apprise URL must parse (named by its scheme: URLs are secrets)."""
+    problems = []
+    if app.metrics is not None and app.metrics.listen is None and app.metrics.textfile is None:
+        problems.append(problem(source, "metrics", "set listen, textfile or both (or remove [metrics])"))
     if app.notify is None:
-        return []
+        return problems
     from autoflow_watch.notify.targets import urls_problems
 
-    return [problem(source, key, message) for key, message in urls_problems(app.notify)]
+    return problems + [problem(source, key, message) for key, message in urls_problems(app.notify)]
 
 
 def _kernel_problems(source: Path, app: AppConfig) -> list[str]:
