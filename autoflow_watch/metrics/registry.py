@@ -86,6 +86,15 @@ def _run_families(
     yield last
 
 
+def _without_created_series() -> None:
+    """No ``*_created`` twin per counter: Prometheus does not need them and they double the page."""
+    import prometheus_client
+
+    disable = getattr(prometheus_client, "disable_created_metrics", None)
+    if disable is not None:
+        disable()
+
+
 NotifyCounts = tuple[int, int, int, int]  # target index, messages sent, failed tries, events dropped
 
 
@@ -120,6 +129,7 @@ class Metrics:
         components: Callable[[], Mapping[str, bool]],
         notifications: Callable[[], Iterable[NotifyCounts]] | None = None,
     ) -> None:
+        _without_created_series()
         self.registry = CollectorRegistry(auto_describe=False)
         self._workflows = workflows
         self.attempts = Counter(

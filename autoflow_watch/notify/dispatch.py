@@ -173,7 +173,15 @@ class _TargetWorker:
                 setattr(plugin, attribute, self.policy.send_timeout_s)
         attach = [str(p) for p in message.attachments] if self.target.supports_attachments else None
         kind = apprise.NotifyType.FAILURE if message.failure else apprise.NotifyType.SUCCESS
-        return bool(plugin.notify(body=message.body, title=message.title, notify_type=kind, attach=attach or None))
+        return bool(
+            plugin.notify(
+                body=message.body,
+                title=message.title,
+                notify_type=kind,
+                body_format=apprise.NotifyFormat.TEXT,  # Apprise escapes it and keeps the lines in HTML mail
+                attach=attach or None,
+            )
+        )
 
 
 @dataclass

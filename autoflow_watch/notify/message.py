@@ -104,5 +104,5 @@ def _attachable(events: list[RunEvent]) -> tuple[tuple[Path, ...], list[str]]:
         else:
             files.append(path)
     if files:
-        notes.insert(0, "Attached: " + ", ".join(p.name for p in files))
+        notes.insert(0, "Attached:       " + ", ".join(p.name for p in files))
     return tuple(files), notes
