@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from autoflow_watch.config.model import NotifyConfig
-from autoflow_watch.logs import register_secret
+from autoflow_watch.secrets import register_secret
 
 # Apprise logs each failure with details of its own, from the sending threads; we log one line per
 # target per outage instead, so its lines are captured (see ``dispatch``) and not shown.
