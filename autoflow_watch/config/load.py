@@ -69,6 +69,7 @@ def load_config(path: str | Path) -> Config:
             problem(source, "execution.dask_scheduler", 'backend = "dask" needs dask_scheduler = "tcp://host:8786"')
         )
     problems += _kernel_problems(source, app)
+    problems += _notify_problems(source, app)
     if app.execution.lease_renew_interval >= app.execution.lease_timeout:
         problems.append(
             problem(source, "execution.lease_renew_interval", "must be shorter than execution.lease_timeout")
@@ -76,6 +77,18 @@ def load_config(path: str | Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(source=source, app=app, workflows=workflows)
+
+
+def _notify_problems(source: Path, app: AppConfig) -> list[str]:
+    """[metrics] must export somewhere; every Apprise URL must parse (named by its scheme: URLs are secrets)."""
+    problems = []
+    if app.metrics is not None and app.metrics.listen is None and app.metrics.textfile is None:
+        problems.append(problem(source, "metrics", "set listen, textfile or both (or remove [metrics])"))
+    if app.notify is None:
+        return problems
+    from autoflow_watch.notify.targets import urls_problems
+
+    return problems + [problem(source, key, message) for key, message in urls_problems(app.notify)]
 
 
 def _kernel_problems(source: Path, app: AppConfig) -> list[str]:
@@ -162,6 +175,10 @@ def _resolve_paths(app: AppConfig, base: Path) -> AppConfig:
         if isinstance(app.flowapi.ssl_certificate, Path):
             flow_update["ssl_certificate"] = absolute(app.flowapi.ssl_certificate)
         update["flowapi"] = app.flowapi.model_copy(update=flow_update)
+    if app.notify is not None and app.notify.urls_file is not None:
+        update["notify"] = app.notify.model_copy(update={"urls_file": absolute(app.notify.urls_file)})
+    if app.metrics is not None and app.metrics.textfile is not None:
+        update["metrics"] = app.metrics.model_copy(update={"textfile": absolute(app.metrics.textfile)})
     return app.model_copy(update=update)
 
 

@@ -146,12 +146,54 @@ class WorkflowConfig(_Strict):
         return value
 
 
+NOTIFY_ON = ("failed", "dead", "recovered", "succeeded")
+
+
+class NotifyConfig(_Strict):
+    """``[notify]``: Apprise URLs (inline or in a secret file) and the run events that send a message."""
+
+    urls: list[str] | None = None
+    urls_file: Path | None = None
+    on: list[Literal["failed", "dead", "recovered", "succeeded"]] = Field(
+        default_factory=lambda: ["dead", "recovered"]  # type: ignore[arg-type]
+    )
+
+    def __repr_args__(self) -> Any:  # the URLs carry passwords and tokens: never in a repr
+        for name, value in super().__repr_args__():
+            yield name, ("[redacted]" if name == "urls" and value else value)
+
+
+class MetricsConfig(_Strict):
+    """``[metrics]``: Prometheus exposition over HTTP (``listen``) and/or a node_exporter textfile."""
+
+    listen: str | None = None
+    textfile: Path | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:9464"`` or ``"[::1]:9464"`` as (host, port); ValueError naming the form otherwise."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^:\s\[\]]+):(\d{1,5})", value)
+    port = int(match.group(2) or match.group(4)) if match else -1
+    if match is None or port > 65535:
+        raise ValueError(f'expected "host:port" such as "127.0.0.1:9464", got {value!r}')
+    return (match.group(1) or match.group(3)), port
+
+
 class AppConfig(_Strict):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     inbox: InboxConfig = Field(default_factory=InboxConfig)
     flowapi: FlowApiConfig | None = None
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    notify: NotifyConfig | None = None
+    metrics: MetricsConfig | None = None
     workflow: list[WorkflowConfig] = Field(default_factory=list)
 
 

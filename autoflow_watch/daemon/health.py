@@ -30,6 +30,10 @@ class Health:
         self.beat(name)
         self.register(name, lambda: time.monotonic() - self._beats.get(name, 0.0) < max_age)
 
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._checks)
+
     def beat(self, name: str) -> None:
         self._beats[name] = time.monotonic()
 

@@ -32,6 +32,7 @@ from autoflow_watch.daemon.outage import StoreOutage
 from autoflow_watch.daemon.outbox_index import refresh_index
 from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.daemon.recovery import recover_expired
+from autoflow_watch.daemon.reporting import Reporting
 from autoflow_watch.daemon.sources import Sources
 from autoflow_watch.executor.base import Execution, Executor, Hint
 from autoflow_watch.executor.events import KernelAssigned, RunEvent, StepChanged, StopReason
@@ -57,7 +58,8 @@ class Daemon:
         self.lock = InstanceLock.for_store(config.state_url)
         self.notifier = Notifier.from_environment()
         self.health = Health()
-        self.sources = Sources(self.ctx)
+        self.reporting = Reporting(self.ctx, self.health)  # [notify] and [metrics]
+        self.sources = Sources(self.ctx, self.reporting.rejected_marker, self.reporting.source_error)
         self.executor: Executor = LocalExecutor(
             pool_settings(config),
             config.app.paths.work,
@@ -101,7 +103,14 @@ class Daemon:
         removed = clean_staging(paths.outbox)
         if removed:
             log.info("outbox.staging_cleaned", removed=removed)
-        recover_expired(self.ctx.store, paths.outbox, self._backoffs(), all_running=self.lock is not None)
+        self.reporting.start()
+        recover_expired(
+            self.ctx.store,
+            paths.outbox,
+            self._backoffs(),
+            all_running=self.lock is not None,
+            on_finished=self.reporting.attempt_ended,
+        )
         if self.config.app.execution.backend != "local":
             log.warning(
                 "execution.backend_not_available",
@@ -248,6 +257,7 @@ class Daemon:
             except SQLAlchemyError:
                 self._done.put(execution)  # concluded again once the store answers
                 raise
+            self.reporting.attempt_ended(execution.claim, state)
             self._finished_this_session += 1
             if (
                 state in (RunState.FAILED, RunState.DEAD)
@@ -271,7 +281,12 @@ class Daemon:
             self.executor.stop(run_id, StopReason.LEASE_LOST)
         own = {*self.executor.active_run_ids(), *awaiting}
         if recover_expired(
-            self.ctx.store, self.config.app.paths.outbox, self._backoffs(), all_running=False, own_runs=own
+            self.ctx.store,
+            self.config.app.paths.outbox,
+            self._backoffs(),
+            all_running=False,
+            own_runs=own,
+            on_finished=self.reporting.attempt_ended,
         ):
             refresh_index(self.config, self.ctx.store)
 
@@ -328,9 +343,12 @@ class Daemon:
             new = Config(new.source, new.app.model_copy(update={"paths": self.config.app.paths}), new.workflows)
         if new.app.flowapi != self.config.app.flowapi:
             log.warning("config.flowapi_changed_need_restart", config=str(new.source))
+        if (new.app.notify, new.app.metrics) != (self.config.app.notify, self.config.app.metrics):
+            log.warning("config.notify_or_metrics_changed_need_restart", config=str(new.source))
         self.ctx.config = new
         self.sources.reconfigure()
         self.executor.reconfigure(pool_settings(new), self._kernel_hint())
+        self.reporting.workflows_changed()
         self.ctx.prompt_planning()
         log.info("config.reloaded", workflows=sorted(new.workflows))
         self.notifier.ready(self._status_line())
@@ -349,6 +367,7 @@ class Daemon:
         except SQLAlchemyError as error:  # the next start recovers them from their leases and the outbox
             log.error("store.unavailable_at_shutdown", unrecorded=self._done.qsize(), error=str(error)[:300])
         refresh_index(self.config, self.ctx.store)
+        self.reporting.stop()
         if self.once and sys.stderr.isatty():
             sys.stderr.write("\n")
         log.info("daemon.stopped", finished=self._finished_this_session, failed=self._failed_this_session)

@@ -8,7 +8,7 @@ Kernels it left behind on this host are killed by recorded pid, never by name.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from autoflow_watch import processes
 from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.outbox import read_manifest
 from autoflow_watch.store import Store
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim
+from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim, RunState
 
 log = get_logger("autoflow_watch.recovery")
 
@@ -28,6 +28,7 @@ def recover_expired(
     *,
     all_running: bool,
     own_runs: set[str] | None = None,
+    on_finished: Callable[[Claim, RunState], None] | None = None,
 ) -> list[Claim]:
     """Reclaim runs whose lease expired (or, when we hold the instance lock, every running run)."""
     recovered = []
@@ -60,6 +61,8 @@ def recover_expired(
             what=what,
         )
         recovered.append(claim)
+        if on_finished is not None:
+            on_finished(claim, state)
     return recovered
 
 

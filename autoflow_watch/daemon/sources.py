@@ -16,8 +16,15 @@ log = get_logger("autoflow_watch.sources")
 
 
 class Sources:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        on_rejected: Callable[[], None] = lambda: None,
+        on_error: Callable[[str], None] = lambda source: None,
+    ) -> None:
         self._ctx = ctx
+        self._on_rejected = on_rejected  # for metrics: a marker went to rejected/
+        self._on_error = on_error  # for metrics: a source's poll failed (its name)
         self.inbox: InboxSource | None = None
         self.flowapi: FlowApiSource | None = None
         self._stop = threading.Event()
@@ -34,6 +41,7 @@ class Sources:
             self._ctx.store.facts.record_batch,
             on_fact=self._ctx.prompt_planning,
             is_used=self._is_used,
+            on_rejected=self._on_rejected,
         )
 
     def start(self, *, once: bool) -> None:
@@ -70,7 +78,13 @@ class Sources:
     def _start_flowapi(self, once: bool) -> None:
         config = self._ctx.config.app.flowapi
         assert config is not None
-        source = FlowApiSource(config, self._record_many, on_new_facts=self._ctx.prompt_planning, wanted=self._wanted())
+        source = FlowApiSource(
+            config,
+            self._record_many,
+            on_new_facts=self._ctx.prompt_planning,
+            wanted=self._wanted(),
+            on_failed_poll=lambda: self._on_error("flowapi"),
+        )
         self.flowapi = source
         if once:
             outcome = source.poll_once()

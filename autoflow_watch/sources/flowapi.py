@@ -54,10 +54,12 @@ class FlowApiSource:
         wanted: Mapping[str, Iterable[str]] | None = None,
         retry_start_s: float = RETRY_START_S,
         health_margin_s: float = HEALTH_MARGIN_S,
+        on_failed_poll: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self._record = record
         self._on_new_facts = on_new_facts
+        self._on_failed_poll = on_failed_poll
         self._retry_start_s = retry_start_s
         self._health_margin_s = health_margin_s
         self._tokens = TokenCache(config)
@@ -148,6 +150,8 @@ class FlowApiSource:
         outcome = replace(outcome, duration_s=time.monotonic() - started, next_poll_s=self._next_poll(outcome))
         self._beat()
         self._report.outcome(outcome, self._failures)
+        if not outcome.ok and outcome.kind != "stopped" and self._on_failed_poll is not None:
+            self._on_failed_poll()
         return outcome
 
     def _poll(self, stop: threading.Event | None) -> PollOutcome:

@@ -123,6 +123,7 @@ class InboxSource:
         record: Record,
         on_fact: Callable[[], None] = lambda: None,
         is_used: Callable[[str], bool] = lambda dataset: True,
+        on_rejected: Callable[[], None] = lambda: None,
     ) -> None:
         """``record`` stores a batch of facts in one transaction (``FactStore.record_batch``)."""
         self.inbox = inbox
@@ -132,6 +133,7 @@ class InboxSource:
         self._record = record
         self._on_fact = on_fact
         self._is_used = is_used
+        self._on_rejected = on_rejected
         self._hints: queue.Queue[tuple[str, str]] = queue.Queue()
         self._deferred: dict[str, float] = {}
         self._rescan = threading.Event()
@@ -384,4 +386,5 @@ class InboxSource:
             log.error("inbox.marker.reject_failed", marker=path.name, reason=reason, error=str(error))
             return "error"
         log.warning("inbox.marker.rejected", marker=path.name, reason=reason, moved_to=str(target))
+        self._on_rejected()
         return "rejected"

@@ -1,0 +1,153 @@
+"""Apprise URLs: read them (inline or from a secret file), check they parse, and name them safely.
+
+A URL carries passwords and tokens, so it is never logged or written whole: a target is
+named by its index and Apprise's privacy form (``mailtos://user:****@host``), and every URL
+and its password are registered as secrets for the log redaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from autoflow_watch.config.model import NotifyConfig
+from autoflow_watch.secrets import register_secret
+
+# Apprise logs each failure with details of its own, from the sending threads; we log one line per
+# target per outage instead, so its lines are captured (see ``dispatch``) and not shown.
+APPRISE_LOGGER = "apprise"
+
+
+class NotifyUrlError(ValueError):
+    """A URL that cannot be used; ``where`` is the key path or ``urls_file line N``."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Apprise destination: its position in the config, a loggable name, and the plugin."""
+
+    index: int
+    name: str  # Apprise's privacy form, safe to log
+    plugin: Any  # apprise NotifyBase
+
+    @property
+    def supports_attachments(self) -> bool:
+        return bool(getattr(self.plugin, "attachment_support", False))
+
+
+def read_urls(config: NotifyConfig) -> list[tuple[str, str]]:
+    """(where, url) for every URL of ``[notify]``; raises :class:`NotifyUrlError` on an unreadable file."""
+    if config.urls is not None:
+        return [(f"notify.urls[{i}]", url.strip()) for i, url in enumerate(config.urls)]
+    assert config.urls_file is not None
+    try:
+        text = config.urls_file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise NotifyUrlError("notify.urls_file", f"cannot read {config.urls_file}: {error.strerror}") from None
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            found.append((f"notify.urls_file line {number}", line.strip()))
+    if not found:
+        raise NotifyUrlError("notify.urls_file", f"{config.urls_file} holds no URL (one Apprise URL a line)")
+    return found
+
+
+def scheme_of(url: str) -> str:
+    """What of a URL may be shown in an error: its scheme only."""
+    return url.split("://", 1)[0][:20] if "://" in url else "(none)"
+
+
+def parse_target(index: int, where: str, url: str) -> Target:
+    """The Apprise plugin for ``url``, or :class:`NotifyUrlError` naming only its scheme."""
+    try:
+        import apprise
+    except ImportError:
+        raise NotifyUrlError("notify", "needs Apprise: pip install 'autoflow-watch[notify]'") from None
+    remember_secrets(url)
+    if "://" not in url:
+        raise NotifyUrlError(where, "not a URL: expected an Apprise URL such as mailtos://user:password@host")
+    quiet = logging.getLogger(APPRISE_LOGGER)
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # its parse warnings would quote the URL
+    try:
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    finally:
+        quiet.setLevel(level)
+    if plugin is None:
+        raise NotifyUrlError(
+            where,
+            f"Apprise cannot use this {scheme_of(url)}:// URL (unknown service, or a part such as the host, "
+            "token or recipient is missing or malformed); see https://github.com/caronc/apprise/wiki",
+        )
+    name = redacted_name(plugin, url)
+    if name != url:  # the privacy form hides something: the whole URL is a secret too
+        register_secret(url)
+    return Target(index=index, name=name, plugin=plugin)
+
+
+def parse_targets(urls: Sequence[tuple[str, str]]) -> tuple[list[Target], list[NotifyUrlError]]:
+    """Every target that parses, and an error for each that does not."""
+    targets, errors = [], []
+    for index, (where, url) in enumerate(urls):
+        try:
+            targets.append(parse_target(index, where, url))
+        except NotifyUrlError as error:
+            errors.append(error)
+    return targets, errors
+
+
+def load_targets(config: NotifyConfig) -> list[Target]:
+    """The targets of ``[notify]``; the first problem raises (``validate`` has reported them all)."""
+    targets, errors = parse_targets(read_urls(config))
+    if errors:
+        raise errors[0]
+    return targets
+
+
+def redacted_name(plugin: Any, url: str) -> str:
+    """Apprise's privacy form of the URL, without its query (which may hold keys)."""
+    try:
+        shown = str(plugin.url(privacy=True))
+    except Exception:
+        shown = f"{scheme_of(url)}://…"
+    return shown.split("?", 1)[0]
+
+
+def remember_secrets(url: str) -> None:
+    """Register the URL's password, path tokens and secret query values with the log redaction."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return
+    if parts.password:
+        register_secret(parts.password)
+        register_secret(unquote(parts.password))
+    for piece in parts.path.split("/"):
+        if len(piece) >= 16:  # webhook tokens (Slack, Teams, Discord) are path segments
+            register_secret(piece)
+    for piece in parts.query.split("&"):
+        key, _, value = piece.partition("=")
+        if value and key.lower() in {"pass", "password", "token", "key", "apikey", "secret", "pwd"}:
+            register_secret(unquote(value))
+
+
+def urls_problems(config: NotifyConfig) -> list[tuple[str, str]]:
+    """(key path, problem) for ``validate`` and start-up: every URL must parse."""
+    if (config.urls is None) == (config.urls_file is None):
+        return [("notify", "set exactly one of urls or urls_file")]
+    if config.urls is not None and not config.urls:
+        return [("notify.urls", "is empty; list at least one Apprise URL, or remove [notify]")]
+    try:
+        urls = read_urls(config)
+    except NotifyUrlError as error:
+        return [(error.where, str(error))]
+    _, errors = parse_targets(urls)
+    return [(error.where, str(error)) for error in errors]
