@@ -86,7 +86,7 @@ def _notify_problems(source: Path, app: AppConfig) -> list[str]:
         problems.append(problem(source, "metrics", "set listen, textfile or both (or remove [metrics])"))
     if app.notify is None:
         return problems
-    from autoflow_watch.notify.targets import urls_problems
+    from autoflow_watch.config.notify_urls import urls_problems
 
     return problems + [problem(source, key, message) for key, message in urls_problems(app.notify)]
 

@@ -17,10 +17,10 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from autoflow_watch.config.notify_urls import APPRISE_LOGGER, Target
 from autoflow_watch.logs import get_logger
 from autoflow_watch.notify.events import EventKind, RunEvent
 from autoflow_watch.notify.message import Message, compose
-from autoflow_watch.notify.targets import APPRISE_LOGGER, Target
 from autoflow_watch.secrets import redact
 
 log = get_logger("autoflow_watch.notify")

@@ -10,8 +10,8 @@ from daemon_process import wait_for
 from receivers import SMTP_PASSWORD, attachments, start_http
 
 from autoflow_watch.config.model import NotifyConfig
+from autoflow_watch.config.notify_urls import load_targets
 from autoflow_watch.notify import Dispatcher, EventKind, RunEvent, SendPolicy
-from autoflow_watch.notify.targets import load_targets
 
 FAST = SendPolicy(group_window_s=0.5, send_timeout_s=5.0, retry_delays_s=(0.3, 0.3), max_queued=100)
 
@@ -148,7 +148,7 @@ def test_close_waits_at_most_its_limit_for_a_target_that_hangs(tmp_path):
     ],
 )
 def test_urls_that_do_not_parse_are_named_by_scheme_only(url, expected):
-    from autoflow_watch.notify.targets import urls_problems
+    from autoflow_watch.config.notify_urls import urls_problems
 
     [(where, problem)] = urls_problems(NotifyConfig(urls=["json://127.0.0.1:9/ok", url]))
     assert where == "notify.urls[1]"

@@ -1,4 +1,4 @@
-"""Apprise URLs: read them (inline or from a secret file), check they parse, and name them safely.
+"""Apprise URLs of [notify]: read them (inline or from a secret file), check they parse, and name them safely.
 
 A URL carries passwords and tokens, so it is never logged or written whole: a target is
 named by its index and Apprise's privacy form (``mailtos://user:****@host``), and every URL
