@@ -37,11 +37,12 @@ def install_flaky_kernel(folder: Path) -> dict[str, str]:
     return {"JUPYTER_PATH": str(folder / "jupyter")}
 
 
-def test_kernel_that_fails_to_start_once_is_retried_within_the_attempt(tmp_path):
+@pytest.mark.parametrize("warm_kernels", [0, 1], ids=["started-on-demand", "pre-started"])
+def test_kernel_that_fails_to_start_once_is_retried_within_the_attempt(tmp_path, warm_kernels):
+    """On demand, papermill's start fails and is retried; pre-started, the dead kernel is replaced."""
     env = install_flaky_kernel(tmp_path)
-    config = single_notebook_project(
-        tmp_path, "print('ok')", execution='kernel = "flaky"\nkernel_start_timeout = "20s"'
-    )
+    settings = f'kernel = "flaky"\nkernel_start_timeout = "20s"\nmax_parallel_runs = 1\nwarm_kernels = {warm_kernels}'
+    config = single_notebook_project(tmp_path, "print('ok')", execution=settings)
     drop_marker(config)
     result = cli(config, "run", "--once", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
