@@ -11,14 +11,17 @@ so both happen at once; it imports them once, for every run it will serve.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
+
+from jupyter_core.utils import ensure_event_loop
 
 from autoflow_watch import processes
 from autoflow_watch.executor.events import (
@@ -105,6 +108,42 @@ class Worker:
         return True
 
 
+def command_lines(fd: int) -> Iterator[str]:
+    """The daemon's commands, one line each; while none has come, this thread's event loop runs.
+
+    Kernels pre-started for the next notebooks get their clients ready on that loop (see
+    :mod:`autoflow_watch.executor.warm_kernels`), so an idle worker finishes that work while
+    it waits rather than when the next notebook asks for a kernel.
+    """
+    loop = ensure_event_loop()
+    buffer = b""
+    while True:
+        while b"\n" not in buffer:
+            chunk = loop.run_until_complete(_read_when_ready(loop, fd))
+            if not chunk:
+                if buffer:
+                    yield buffer.decode()
+                return
+            buffer += chunk
+        line, buffer = buffer.split(b"\n", 1)
+        yield line.decode() + "\n"
+
+
+async def _read_when_ready(loop: asyncio.AbstractEventLoop, fd: int) -> bytes:
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await readable
+    finally:
+        loop.remove_reader(fd)
+    return os.read(fd, 1 << 16)
+
+
 def _warm_imports() -> None:
     """What every run needs, imported once per worker rather than once per run."""
     import papermill  # noqa: F401
@@ -135,14 +174,15 @@ def main(argv: list[str]) -> int:
         on_gone=lambda pid: channel.emit(KernelGone(pid)),
     )
     worker = Worker(channel, kernels)
-    first = sys.stdin.readline()  # the daemon's hint comes first: its kernels boot while we import
+    commands = command_lines(sys.stdin.fileno())
+    first = next(commands, "")  # the daemon's hint comes first: its kernels boot while we import
     try:
         if first.startswith('{"type": "hint"'):
             worker.take_hint(KernelHint.from_fields(json.loads(first)))
             first = ""
         _warm_imports()
         channel.emit(WorkerReady(os.getpid()))
-        worker.serve(itertools.chain([first] if first else [], sys.stdin))
+        worker.serve(itertools.chain([first] if first else [], commands))
     finally:
         kernels.close()
     return 0
