@@ -195,7 +195,8 @@ class FlowDbSource:
             if isinstance(error, psycopg.Error):
                 error = classify(error)
             else:
-                error = FlowDbError(FlowDbFailure.ERROR, f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
+                text = " ".join(str(error).split())[:300]
+                error = FlowDbError(FlowDbFailure.ERROR, f"{type(error).__name__}: {text}")
         return PollOutcome(ok=False, failure=error.failure, message=error.message)
 
     def _next_poll(self, outcome: PollOutcome) -> float:
