@@ -153,7 +153,8 @@ def classify(error: BaseException, secrets: list[str] | None = None) -> FlowDbEr
         return FlowDbError(FlowDbFailure.REFUSED, f"FlowDB refused the connection ({text})")
     if isinstance(error, psycopg.OperationalError) and getattr(error, "sqlstate", None) is None:
         fatal = text.partition("FATAL:")[2].lower()
-        if fatal and any(word in fatal for word in _REFUSALS) and "starting up" not in fatal:
+        refused = fatal and any(word in fatal for word in _REFUSALS) and "starting up" not in fatal
+        if refused or "fe_sendauth" in text:  # libpq itself: the server wants a password we do not have
             return FlowDbError(FlowDbFailure.REFUSED, f"FlowDB refused the connection ({text})")
         return FlowDbError(FlowDbFailure.UNREACHABLE, f"cannot reach FlowDB ({text})")
     if isinstance(error, psycopg.OperationalError):

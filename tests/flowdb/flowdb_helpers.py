@@ -86,7 +86,7 @@ class FlowDb:
 
     def config_url(self, role: str | None = None) -> str:
         """The ``[flowdb] url`` for ``role`` (default: the superuser), without any password."""
-        url = self.url.set(password=None)
+        url = self.url._replace(password=None)  # set() takes None as "unchanged"
         if role is not None:
             url = url.set(username=role)
         return url.render_as_string(hide_password=False)
