@@ -28,15 +28,14 @@ from autoflow_watch.secrets import REDACTED, register_secret
 
 MAX_PASSWORD_BYTES = 4096
 APPLICATION_NAME = "autoflow-watch"
-_REFUSALS = (
+_REFUSALS = (  # what FATAL says when the server refuses us (not when it is starting or stopping)
     "password authentication failed",
-    "no password supplied",
-    "role ",  # role "x" does not exist / is not permitted to log in
+    "authentication failed for user",
+    'role "',  # role "x" does not exist / is not permitted to log in
     "no pg_hba.conf entry",
     "pg_hba.conf rejects",
     "permission denied for database",
-    "database ",  # database "x" does not exist
-    "authentication",
+    'database "',  # database "x" does not exist
 )
 
 
@@ -153,7 +152,7 @@ def classify(error: BaseException, secrets: list[str] | None = None) -> FlowDbEr
         return FlowDbError(FlowDbFailure.REFUSED, f"FlowDB refused the connection ({text})")
     if isinstance(error, psycopg.OperationalError) and getattr(error, "sqlstate", None) is None:
         fatal = text.partition("FATAL:")[2].lower()
-        refused = fatal and any(word in fatal for word in _REFUSALS) and "starting up" not in fatal
+        refused = any(word in fatal for word in _REFUSALS)
         if refused or "fe_sendauth" in text:  # libpq itself: the server wants a password we do not have
             return FlowDbError(FlowDbFailure.REFUSED, f"FlowDB refused the connection ({text})")
         return FlowDbError(FlowDbFailure.UNREACHABLE, f"cannot reach FlowDB ({text})")

@@ -54,9 +54,9 @@ def psycopg_arguments(url: URL) -> dict[str, Any]:
 class FlowDb:
     """One database with FlowKit's etl schema; the test's superuser writes rows as FlowETL does."""
 
-    def __init__(self, admin_url: str) -> None:
+    def __init__(self, admin_url: str, name: str | None = None) -> None:
         self.server = make_url(admin_url)
-        self.name = f"afw_flowdb_{uuid.uuid4().hex[:10]}"
+        self.name = name or f"afw_flowdb_{uuid.uuid4().hex[:10]}"
         self.url = self.server.set(database=self.name)
         self.roles: list[str] = []
 
