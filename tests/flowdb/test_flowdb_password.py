@@ -69,9 +69,7 @@ def test_a_wrong_password_is_one_error_and_a_corrected_file_is_used_without_a_re
     assert WRONG not in repr(events) and PASSWORD not in repr(events)
 
 
-def test_a_missing_password_file_is_named_in_the_error(
-    scram_flowdb: FlowDb, reader: str, tmp_path: Path, store: Store
-):
+def test_a_missing_password_file_is_named_in_the_error(scram_flowdb: FlowDb, reader: str, tmp_path: Path, store: Store):
     secret = tmp_path / "nowhere" / "flowdb-password"
 
     outcome = FlowDbSource(config(scram_flowdb, reader, secret), store.facts.record_many).poll_once()
