@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +115,7 @@ def measure(
             flowdb.insert(dataset, day)
             committed[day] = time.time()
         for day in committed:
-            wait(lambda day=day: daemon.started_at(day), poll_s + 120)
+            wait(partial(daemon.started_at, day), poll_s + 120)
         return [float(daemon.started_at(day) or 0.0) - at for day, at in committed.items()]
     finally:
         daemon.stop()

@@ -125,6 +125,18 @@ class FlowDb:
         return role
 
 
+class RecordingStore:
+    """Records facts into ``store`` and keeps each batch the source handed over."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.batches: list[list[Any]] = []
+
+    def __call__(self, facts: list[Any]) -> Any:
+        self.batches.append(facts)
+        return self.store.facts.record_many(facts)
+
+
 def named(events: list[Any], name: str) -> list[Any]:
     """The captured structlog events called ``name``."""
     return [event for event in events if event.get("event") == name]

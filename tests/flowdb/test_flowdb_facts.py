@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MakeConfig
-from flowdb_helpers import FlowDb, named
+from flowdb_helpers import FlowDb, RecordingStore, named
 
 from autoflow_watch.sources.flowdb import FlowDbSource
 from autoflow_watch.sources.flowdb_connect import FlowDbFailure
@@ -30,16 +30,12 @@ def test_ingested_rows_become_flowdb_facts_in_one_batch_per_poll(flowdb: FlowDb,
         flowdb.insert("calls", day)
     flowdb.insert("sms", D(2026, 11, 24))
     flowdb.insert("calls", D(2026, 11, 24))  # FlowETL re-ran the day: still one fact
-    batches: list[list[Fact]] = []
+    recording = RecordingStore(store)
 
-    def record(facts: list[Fact]) -> dict[Fact, FactChange]:
-        batches.append(facts)
-        return store.facts.record_many(facts)
-
-    outcome = FlowDbSource(make_config(), record).poll_once()
+    outcome = FlowDbSource(make_config(), recording).poll_once()
 
     assert (outcome.ok, outcome.facts, outcome.new_facts) == (True, 3, 3)
-    assert len(batches) == 1
+    assert len(recording.batches) == 1
     assert store.facts.dates_by_dataset() == {"calls": {D(2026, 11, 23), D(2026, 11, 24)}, "sms": {D(2026, 11, 24)}}
     fact, deliveries = store.facts.get("calls", D(2026, 11, 24))
     assert (fact.source, deliveries) == ("flowdb", 1)
@@ -59,8 +55,8 @@ def test_a_date_is_never_withdrawn_and_known_dates_are_not_recorded_again(
     flowdb: FlowDb, make_config: MakeConfig, store: Store
 ):
     flowdb.insert("calls", D(2026, 11, 24))
-    batches: list[list[Fact]] = []
-    source = FlowDbSource(make_config(), lambda facts: batches.append(facts) or store.facts.record_many(facts))
+    recording = RecordingStore(store)
+    source = FlowDbSource(make_config(), recording)
     source.poll_once()
     with flowdb.connect() as conn:
         conn.execute("UPDATE etl.etl_records SET state = 'archive'")
@@ -69,7 +65,7 @@ def test_a_date_is_never_withdrawn_and_known_dates_are_not_recorded_again(
     second = source.poll_once()
 
     assert (second.facts, second.new_facts) == (1, 1)
-    assert [[f.day for f in batch] for batch in batches] == [[D(2026, 11, 24)], [D(2026, 11, 25)]]
+    assert [[f.day for f in batch] for batch in recording.batches] == [[D(2026, 11, 24)], [D(2026, 11, 25)]]
     assert store.facts.dates_by_dataset() == {"calls": {D(2026, 11, 24), D(2026, 11, 25)}}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import MakeConfig
 from daemon_process import wait_for
-from flowdb_helpers import REPO, FlowDb, named
+from flowdb_helpers import REPO, FlowDb, RecordingStore, named
 
 from autoflow_watch.sources.flowdb import FlowDbSource
 from autoflow_watch.store import Store
@@ -65,7 +65,8 @@ def test_with_the_trigger_a_new_day_is_recorded_at_once_although_the_poll_is_ten
     assert mode_lines(events) == ["listen"]
     assert latency < 10  # typically a few milliseconds; bench/bench_flowdb.py measures it
     assert len(prompts) == 1
-    assert store.facts.get("calls", D(2026, 11, 24))[0].source == "flowdb"
+    found = store.facts.get("calls", D(2026, 11, 24))
+    assert found is not None and found[0].source == "flowdb"
 
 
 def test_without_the_trigger_it_polls_and_says_so_once(
@@ -116,8 +117,8 @@ def test_a_burst_of_commits_is_recorded_in_few_batches(
     flowdb: FlowDb, make_config: MakeConfig, store: Store, events: list
 ):
     flowdb.install_trigger()
-    batches: list[int] = []
-    source = FlowDbSource(make_config(), lambda facts: batches.append(len(facts)) or store.facts.record_many(facts))
+    recording = RecordingStore(store)
+    source = FlowDbSource(make_config(), recording)
     days = [D(2026, 1, 1) + dt.timedelta(days=i) for i in range(60)]
     with running(source):
         wait_for(lambda: mode_lines(events), 30, what="the first poll")
@@ -128,7 +129,7 @@ def test_a_burst_of_commits_is_recorded_in_few_batches(
                 )
         wait_for(lambda: store.facts.count() == 60, 30, what="every day")
 
-    assert sum(batches) == 60 and len(batches) < 60
+    assert sum(len(batch) for batch in recording.batches) == 60 and len(recording.batches) < 60
 
 
 def test_flowdb_sql_prints_the_shipped_file_and_installing_it_twice_is_fine(flowdb: FlowDb):
