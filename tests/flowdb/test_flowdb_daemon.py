@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import admin_url, private_server
-from daemon_process import DaemonProcess
+from daemon_process import DaemonProcess, cli
 from faulty_project import drop_marker, single_notebook_project
 from flowdb_helpers import FlowDb
 from private_postgres import PrivatePostgres
@@ -126,3 +126,14 @@ def test_flowdb_stopped_and_restarted_reconnects_catches_up_and_records_each_day
         if path.is_file() and path.name != "flowdb-password" and PASSWORD.encode() in path.read_bytes()
     ]
     assert leaked == [], "the password is in no file the daemon wrote"
+
+
+def test_run_once_polls_flowdb_once_and_runs_what_is_due(tmp_path: Path, flowdb: FlowDb):
+    flowdb.insert("calls", D(2026, 11, 24))
+    config = flowdb_project(tmp_path, flowdb.config_url())
+
+    done = cli(config, "run", "--once")
+
+    assert done.returncode == 0, done.stderr
+    assert '"flowdb.polled_once"' in done.stderr and '"run.started"' in done.stderr
+    assert facts(config) == [("calls", "2026-11-24", "flowdb")]
