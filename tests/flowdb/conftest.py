@@ -2,7 +2,7 @@
 
 ``flowdb`` is a fresh database on the server scripts/test.sh starts (trust authentication);
 ``scram_server`` is a private cluster of this test session that demands passwords, for the
-tests about the password; ``private_flowdb_server`` is a private cluster a test may stop.
+tests about the password. A test that stops its server starts its own (``private_server``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,43 +20,22 @@ import structlog
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flowdb_helpers import FlowDb
-from private_postgres import PrivatePostgres, postgres_bin
+from flowdb_helpers import FlowDb, MakeConfig, admin_url, missing, private_server
+from private_postgres import PrivatePostgres
 
 from autoflow_watch.config.model import FlowDbConfig
-
-MakeConfig = Callable[..., FlowDbConfig]
-
-
-def _missing(what: str) -> None:
-    if os.environ.get("AUTOFLOW_TEST_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{what} is missing although scripts/test.sh should provide it")
-    pytest.skip(f"{what} is missing: run the suite through scripts/test.sh")
 
 
 @pytest.fixture
 def flowdb() -> Iterator[FlowDb]:
     url = os.environ.get("AUTOFLOW_TEST_POSTGRES_URL")
     if url is None:
-        _missing("AUTOFLOW_TEST_POSTGRES_URL (the test PostgreSQL server)")
+        missing("AUTOFLOW_TEST_POSTGRES_URL (the test PostgreSQL server)")
     database = FlowDb(str(url)).create()
     try:
         yield database
     finally:
         database.drop()
-
-
-def private_server(password: str | None = None) -> PrivatePostgres:
-    bin_dir = postgres_bin()
-    if bin_dir is None:
-        _missing("PostgreSQL's binaries")
-    assert bin_dir is not None
-    return PrivatePostgres(bin_dir, password=password).create()
-
-
-def admin_url(server: PrivatePostgres) -> str:
-    password = f":{server.password}" if server.password else ""
-    return f"postgresql+psycopg://autoflow{password}@/autoflow?host={server.folder}"
 
 
 @pytest.fixture(scope="session")

@@ -8,18 +8,23 @@ written as FlowETL's ``UpdateETLTableOperator`` writes them. Each test gets its 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
+from private_postgres import PrivatePostgres, postgres_bin
 from sqlalchemy.engine import URL, make_url
 
+from autoflow_watch.config.model import FlowDbConfig
 from autoflow_watch.sources.flowdb_rows import notify_sql
 
 REPO = Path(__file__).resolve().parents[2]
+MakeConfig = Callable[..., FlowDbConfig]
 
 # FlowKit: flowdb/bin/build/0020_schema_other.sql
 ETL_DDL = """
@@ -140,3 +145,22 @@ class RecordingStore:
 def named(events: list[Any], name: str) -> list[Any]:
     """The captured structlog events called ``name``."""
     return [event for event in events if event.get("event") == name]
+
+
+def missing(what: str) -> None:
+    if os.environ.get("AUTOFLOW_TEST_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{what} is missing although scripts/test.sh should provide it")
+    pytest.skip(f"{what} is missing: run the suite through scripts/test.sh")
+
+
+def private_server(password: str | None = None) -> PrivatePostgres:
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        missing("PostgreSQL's binaries")
+    assert bin_dir is not None
+    return PrivatePostgres(bin_dir, password=password).create()
+
+
+def admin_url(server: PrivatePostgres) -> str:
+    password = f":{server.password}" if server.password else ""
+    return f"postgresql+psycopg://autoflow{password}@/autoflow?host={server.folder}"

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import admin_url, private_server
 from daemon_process import DaemonProcess, cli
 from faulty_project import drop_marker, single_notebook_project
-from flowdb_helpers import FlowDb
+from flowdb_helpers import FlowDb, admin_url, private_server
 from private_postgres import PrivatePostgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]

@@ -6,8 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from conftest import MakeConfig
-from flowdb_helpers import FlowDb, RecordingStore, named
+from flowdb_helpers import FlowDb, MakeConfig, RecordingStore, named
 
 from autoflow_watch.sources.flowdb import FlowDbSource
 from autoflow_watch.sources.flowdb_connect import FlowDbFailure

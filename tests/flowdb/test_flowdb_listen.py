@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import MakeConfig
 from daemon_process import wait_for
-from flowdb_helpers import REPO, FlowDb, RecordingStore, named
+from flowdb_helpers import REPO, FlowDb, MakeConfig, RecordingStore, named
 
 from autoflow_watch.sources.flowdb import FlowDbSource
 from autoflow_watch.store import Store
