@@ -116,7 +116,12 @@ class Sources:
 
         config = self._ctx.config.app.flowdb
         assert config is not None
-        source = FlowDbSource(config, self._record_many, on_new_facts=self._ctx.prompt_planning)
+        source = FlowDbSource(
+            config,
+            self._record_many,
+            on_new_facts=self._ctx.prompt_planning,
+            on_failed_poll=lambda: self._on_error("flowdb"),
+        )
         self.flowdb = source
         if once:
             outcome = source.poll_once()

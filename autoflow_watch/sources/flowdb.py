@@ -50,7 +50,8 @@ class FlowDbSource:
 
     ``record`` gets, once per poll, the facts this source has not recorded yet (one batch, one
     transaction). ``on_new_facts`` is called from the source's thread after new facts were
-    recorded: keep it quick. ``retry_start_s``, ``max_retry_s`` and ``health_margin_s`` exist for tests.
+    recorded, and ``on_failed_poll`` after each failed poll (metrics): keep them quick.
+    ``retry_start_s``, ``max_retry_s`` and ``health_margin_s`` exist for tests.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class FlowDbSource:
         record: RecordFacts,
         *,
         on_new_facts: Callable[[], None] | None = None,
+        on_failed_poll: Callable[[], None] | None = None,
         retry_start_s: float = RETRY_START_S,
         max_retry_s: float = MAX_RETRY_S,
         health_margin_s: float = HEALTH_MARGIN_S,
@@ -66,6 +68,7 @@ class FlowDbSource:
         self.config = config
         self._record = record
         self._on_new_facts = on_new_facts
+        self._on_failed_poll = on_failed_poll
         self._retry_start_s = retry_start_s
         self._max_retry_s = max_retry_s
         self._health_margin_s = health_margin_s
@@ -130,8 +133,13 @@ class FlowDbSource:
                 outcome = self._failure(error)
             outcome = replace(outcome, duration_s=time.monotonic() - started, next_poll_s=self._next_poll(outcome))
             self._beat()
-            self._report.outcome(outcome, self._failures)
+            self._reported(outcome)
             return outcome
+
+    def _reported(self, outcome: PollOutcome) -> None:
+        self._report.outcome(outcome, self._failures)
+        if not outcome.ok and self._on_failed_poll is not None:
+            self._on_failed_poll()
 
     def _poll(self, listen: bool) -> PollOutcome:
         conn = self._connection(listen)
@@ -226,7 +234,7 @@ class FlowDbSource:
         except Exception as error:
             outcome = self._failure(error)
             outcome = replace(outcome, next_poll_s=self._next_poll(outcome))
-            self._report.outcome(outcome, self._failures)
+            self._reported(outcome)
             return outcome
         return None
 

@@ -104,11 +104,14 @@ def test_a_role_without_select_is_one_clear_error_however_often_it_is_retried(
     flowdb: FlowDb, make_config: MakeConfig, store: Store, events: list
 ):
     reader = flowdb.create_reader(can_select=False)
-    source = FlowDbSource(make_config(url=flowdb.config_url(reader)), store.facts.record_many)
+    failed: list[bool] = []
+    config = make_config(url=flowdb.config_url(reader))
+    source = FlowDbSource(config, store.facts.record_many, on_failed_poll=lambda: failed.append(True))
 
     outcomes = [source.poll_once() for _ in range(3)]
 
     assert {(o.ok, o.failure) for o in outcomes} == {(False, FlowDbFailure.NO_PRIVILEGE)}
+    assert len(failed) == 3, "each failed poll counts (autoflow_watch_source_errors)"
     [error] = [e for e in named(events, "flowdb.unavailable") if e["log_level"] == "error"]
     assert error["kind"] == "no_privilege" and "permission denied" in error["error"]
     assert "GRANT" in error["hint"]
