@@ -57,12 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("workflow")
     backfill.add_argument("--from", dest="start", required=True, type=_date, metavar="DATE")
     backfill.add_argument("--to", dest="end", required=True, type=_date, metavar="DATE")
+    flowdb_sql = "print the optional NOTIFY trigger for FlowDB's etl.etl_records, as SQL (sql/flowdb-notify.sql)"
+    commands.add_parser("flowdb-sql", help=flowdb_sql, description=flowdb_sql)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure(args.log_level)
+    if args.command == "flowdb-sql":  # needs no config
+        from autoflow_watch.sources.flowdb_rows import notify_sql
+
+        sys.stdout.write(notify_sql())
+        return EXIT_OK
     try:
         config = load_config(args.config)
     except ConfigError as error:

@@ -6,6 +6,8 @@ is wrong, so an operator fixes a config in one pass rather than one error per re
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +66,7 @@ def load_config(path: str | Path) -> Config:
             problems.append(problem(source, "flowapi", "set exactly one of token_file or token_env"))
     elif any(w.flowapi_token for w in workflows.values()):
         problems.append(problem(source, "workflow", "flowapi_token = true needs a [flowapi] section"))
+    problems += _flowdb_problems(source, app)
     if app.execution.backend == "dask" and not app.execution.dask_scheduler:
         problems.append(
             problem(source, "execution.dask_scheduler", 'backend = "dask" needs dask_scheduler = "tcp://host:8786"')
@@ -89,6 +92,21 @@ def _notify_problems(source: Path, app: AppConfig) -> list[str]:
     from autoflow_watch.config.notify_urls import urls_problems
 
     return problems + [problem(source, key, message) for key, message in urls_problems(app.notify)]
+
+
+def _flowdb_problems(source: Path, app: AppConfig) -> list[str]:
+    """``[flowdb]`` needs psycopg 3 (>= 3.2.4: LISTEN without losing a notification), an optional extra."""
+    if app.flowdb is None:
+        return []
+    try:
+        installed = importlib.metadata.version("psycopg")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    parts = tuple(int(p) for p in re.findall(r"\d+", installed or "")[:3])
+    if installed is None or parts < (3, 2, 4):
+        have = f"psycopg {installed} is installed" if installed else "psycopg is not installed"
+        return [problem(source, "flowdb", f"needs psycopg >= 3.2.4 ({have}); pip install 'autoflow-watch[flowdb]'")]
+    return []
 
 
 def _kernel_problems(source: Path, app: AppConfig) -> list[str]:
@@ -179,6 +197,8 @@ def _resolve_paths(app: AppConfig, base: Path) -> AppConfig:
         update["notify"] = app.notify.model_copy(update={"urls_file": absolute(app.notify.urls_file)})
     if app.metrics is not None and app.metrics.textfile is not None:
         update["metrics"] = app.metrics.model_copy(update={"textfile": absolute(app.metrics.textfile)})
+    if app.flowdb is not None and app.flowdb.password_file is not None:
+        update["flowdb"] = app.flowdb.model_copy(update={"password_file": absolute(app.flowdb.password_file)})
     return app.model_copy(update=update)
 
 

@@ -82,6 +82,29 @@ class FlowApiConfig(_Strict):
         return value.rstrip("/")
 
 
+class FlowDbConfig(_Strict):
+    """``[flowdb]``: read FlowETL's ``etl.etl_records`` for ingested days, LISTENing for the trigger's NOTIFY."""
+
+    url: str
+    password_file: Path | None = None
+    poll_interval: Duration = timedelta(minutes=5)
+    listen: bool = True
+    timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        check_flowdb_url(value)
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+
 class OutboxConfig(_Strict):
     keep_days: int | None = Field(None, ge=1)
     paper_size: Literal["A4", "Letter"] = "A4"
@@ -191,10 +214,29 @@ class AppConfig(_Strict):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     inbox: InboxConfig = Field(default_factory=InboxConfig)
     flowapi: FlowApiConfig | None = None
+    flowdb: FlowDbConfig | None = None
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     notify: NotifyConfig | None = None
     metrics: MetricsConfig | None = None
     workflow: list[WorkflowConfig] = Field(default_factory=list)
+
+
+def check_flowdb_url(value: str) -> None:
+    """A PostgreSQL URL naming a database and carrying no password (that belongs in ``password_file``)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    example = "postgresql+psycopg://autoflow_reader@flowdb.example.org:5432/flowdb"
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"expected a PostgreSQL URL such as {example}") from None
+    if url.drivername not in ("postgresql", "postgresql+psycopg"):
+        raise ValueError(f"expected a postgresql:// or postgresql+psycopg:// URL such as {example}")
+    if url.password is not None or "password" in url.query:
+        raise ValueError("the URL must not carry the password: put it in password_file (a secret), or use PGPASSFILE")
+    if not url.database:
+        raise ValueError(f"the URL names no database; expected one such as {example}")
 
 
 def _check_name(value: str, what: str) -> str:

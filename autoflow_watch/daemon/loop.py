@@ -345,6 +345,8 @@ class Daemon:
             log.warning("config.flowapi_changed_need_restart", config=str(new.source))
         if (new.app.notify, new.app.metrics) != (self.config.app.notify, self.config.app.metrics):
             log.warning("config.notify_or_metrics_changed_need_restart", config=str(new.source))
+        if new.app.flowdb != self.config.app.flowdb:
+            log.warning("config.flowdb_changed_need_restart", config=str(new.source))
         self.ctx.config = new
         self.sources.reconfigure()
         self.executor.reconfigure(pool_settings(new), self._kernel_hint())

@@ -1,10 +1,11 @@
-"""The daemon's sources: the inbox always, FlowAPI when configured. Both only record facts."""
+"""The daemon's sources: the inbox always, FlowAPI and FlowDB when configured. All only record facts."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from autoflow_watch.daemon.context import Context
 from autoflow_watch.logs import get_logger
@@ -12,10 +13,15 @@ from autoflow_watch.sources.flowapi import FlowApiSource
 from autoflow_watch.sources.inbox import InboxSource
 from autoflow_watch.store.records import Fact, FactChange
 
+if TYPE_CHECKING:
+    from autoflow_watch.sources.flowdb import FlowDbSource
+
 log = get_logger("autoflow_watch.sources")
 
 
 class Sources:
+    """Starts, supervises and stops the daemon's sources, and gives their health checks."""
+
     def __init__(
         self,
         ctx: Context,
@@ -27,6 +33,7 @@ class Sources:
         self._on_error = on_error  # for metrics: a source's poll failed (its name)
         self.inbox: InboxSource | None = None
         self.flowapi: FlowApiSource | None = None
+        self.flowdb: FlowDbSource | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -53,6 +60,8 @@ class Sources:
             self.inbox.start()
         if config.flowapi is not None:
             self._start_flowapi(once)
+        if config.flowdb is not None:
+            self._start_flowdb(once)
 
     def _scan_until_settled(self, inbox: InboxSource) -> None:
         """``run --once``: a marker touched just now is waited for, not left for a next run."""
@@ -102,6 +111,33 @@ class Sources:
         thread.start()
         self._threads.append(thread)
 
+    def _start_flowdb(self, once: bool) -> None:
+        from autoflow_watch.sources.flowdb import FlowDbSource  # psycopg is an optional extra
+
+        config = self._ctx.config.app.flowdb
+        assert config is not None
+        source = FlowDbSource(
+            config,
+            self._record_many,
+            on_new_facts=self._ctx.prompt_planning,
+            on_failed_poll=lambda: self._on_error("flowdb"),
+        )
+        self.flowdb = source
+        if once:
+            outcome = source.poll_once()
+            log.info(
+                "flowdb.polled_once",
+                ok=outcome.ok,
+                failure=outcome.failure.value if outcome.failure else None,
+                facts=outcome.facts,
+                new_facts=outcome.new_facts,
+                error=outcome.message or None,
+            )
+            return
+        thread = threading.Thread(target=source.run, args=(self._stop,), name="flowdb-listener", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
     def _record_many(self, facts: list[Fact]) -> dict[Fact, FactChange]:
         return self._ctx.store.facts.record_many(facts)
 
@@ -114,6 +150,8 @@ class Sources:
             checks["inbox"] = lambda: self.inbox is not None and self.inbox.healthy()  # the current watch
         if self.flowapi is not None and self._threads:
             checks["flowapi"] = self.flowapi.healthy
+        if self.flowdb is not None and self._threads:
+            checks["flowdb"] = self.flowdb.healthy
         return checks
 
     def stop(self) -> None:

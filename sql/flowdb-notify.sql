@@ -1,0 +1,1 @@
+../autoflow_watch/sql/flowdb-notify.sql
