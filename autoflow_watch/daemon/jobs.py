@@ -52,6 +52,7 @@ def worker_environment(config: Config, json_logs: bool) -> dict[str, str]:
     """The workers' environment: the daemon's minus every secret (a job hands its kernels the token)."""
     env = dict(os.environ)
     env.pop(TOKEN_ENV, None)
+    env.pop("PGPASSWORD", None)  # libpq's password, for the daemon's own FlowDB connection only
     env.pop("MPLBACKEND", None)  # a non-inline backend would stop figures from reaching the report
     if config.app.flowapi is not None and config.app.flowapi.token_env:
         env.pop(config.app.flowapi.token_env, None)
