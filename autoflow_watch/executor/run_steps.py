@@ -94,7 +94,9 @@ class AttemptRunner:
         _adopt_log(kernel, kernel_log_path(self.job.work_dir, notebook.name))
         self.emit(KernelAssigned(notebook.name, kernel.pid, warm))
         get_logger("autoflow_watch.worker").info("notebook.kernel", pid=kernel.pid, warm=warm)
-        self.kernels.fill(upcoming, self.token)  # the next kernel boots while this notebook runs
+        # the next kernel boots while this notebook runs; started from the event loop papermill
+        # spins, once this notebook's first cells are under way (a fork is not free)
+        self.kernels.fill_soon(upcoming, self.token)
         failed = True
         try:
             duration = execute(self.job, notebook, parameters, output, kernel.manager)

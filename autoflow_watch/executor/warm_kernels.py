@@ -36,6 +36,7 @@ from autoflow_watch.logs import get_logger
 from autoflow_watch.secrets import TOKEN_ENV
 
 log = get_logger("autoflow_watch.worker")
+FILL_DELAY_S = 0.1  # after a notebook takes its kernel, before the next one is started
 SHUTDOWN_WAIT_S = 5.0  # a discarded kernel's time to run its exit handlers before its group is killed
 
 
@@ -134,6 +135,7 @@ class WarmKernels:
     idle: list[Kernel] = field(default_factory=list)
     retiring: list[Kernel] = field(default_factory=list)
     _count: int = 0
+    _pending_fill: asyncio.TimerHandle | None = None
 
     def take(self, profile: KernelProfile, token: str | None) -> tuple[Kernel, bool]:
         """A kernel for ``profile``: a ready one when there is one, else one started now; (kernel, warm)."""
@@ -168,6 +170,7 @@ class WarmKernels:
         Idle kernels that no upcoming notebook wants (or that hold a token no longer current)
         make room for ones that will be used.
         """
+        self._cancel_pending_fill()  # this is the newer prediction of what comes next
         self.reap()
         wanted = [(p, _digest(token if p.with_token else None)) for p in upcoming[: self.warm]]
         keep: list[Kernel] = []
@@ -185,6 +188,17 @@ class WarmKernels:
             kernel = self._start(profile, token)
             kernel.readying = kernel.manager.make_ready(self.start_timeout_s)
             self.idle.append(kernel)
+
+    def fill_soon(self, upcoming: list[KernelProfile], token: str | None) -> None:
+        """:meth:`fill`, a moment from now, from this thread's event loop (it runs while papermill waits)."""
+        if self.warm:
+            self._cancel_pending_fill()
+            self._pending_fill = ensure_event_loop().call_later(FILL_DELAY_S, self.fill, upcoming, token)
+
+    def _cancel_pending_fill(self) -> None:
+        if self._pending_fill is not None:
+            self._pending_fill.cancel()
+            self._pending_fill = None
 
     def discard(self, kernel: Kernel, *, now: bool = False) -> None:
         """A kernel that served its notebook: asked to shut down (or killed ``now``), reaped later."""
@@ -207,6 +221,7 @@ class WarmKernels:
 
     def close(self) -> None:
         """Discard every kernel at once (the worker is leaving)."""
+        self._cancel_pending_fill()
         for kernel in self.idle:
             self._retire(kernel, now=True)
         self.idle = []
