@@ -46,6 +46,7 @@ from autoflow_watch.store.records import AttemptOutcome, RunState, StepState
 
 log = get_logger("autoflow_watch.daemon")
 PLAN_EVERY_S = 15.0
+STATUS_EVERY_S = 30.0  # the STATUS= line is refreshed at least this often, and whenever a run starts or ends
 MAIN_MAX_AGE_S = 120.0
 
 
@@ -71,6 +72,7 @@ class Daemon:
         self._stopping = threading.Event()
         self._reload = threading.Event()
         self._failed_this_session = 0
+        self._concluded = False  # a run ended since the status line was last drawn
         self._finished_this_session = 0
         self._last_report = ""
         self._status = ""
@@ -183,7 +185,8 @@ class Daemon:
         now = time.monotonic()
         if self.ctx.plan_requested.is_set() or now >= due.plan:
             self.ctx.plan_requested.clear()
-            plan_and_apply(self.config, self.ctx.store)
+            if plan_and_apply(self.config, self.ctx.store):
+                due.status = now
             due.plan = now + PLAN_EVERY_S
         if now >= due.leases:
             self._keep_leases()
@@ -192,7 +195,10 @@ class Daemon:
             self._retention()
             due.retention = now + 3600
         claimed = self._dispatch()
-        self._update_status()
+        if claimed or self._concluded or now >= due.status:  # counting every run each second costs
+            self._concluded = False
+            self._update_status()
+            due.status = now + STATUS_EVERY_S
         return claimed
 
     def _dispatch(self) -> int:
@@ -268,6 +274,7 @@ class Daemon:
                 self._last_report = f"{execution.job.workflow}/{execution.job.reference_date}"
             changed = True
         if changed:
+            self._concluded = True
             refresh_index(self.config, self.ctx.store)
 
     def _keep_leases(self) -> None:
@@ -382,11 +389,12 @@ class _Schedule:
     plan: float
     leases: float
     retention: float
+    status: float
 
     @classmethod
     def starting_now(cls, config: Config) -> _Schedule:
         now = time.monotonic()
-        return cls(now + PLAN_EVERY_S, now + config.app.execution.lease_renew_interval.total_seconds(), now)
+        return cls(now + PLAN_EVERY_S, now + config.app.execution.lease_renew_interval.total_seconds(), now, now)
 
 
 def progress_bar(done: int, total: int, width: int = 30) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from autoflow_watch.store import schema
@@ -387,8 +387,8 @@ class RunStore:
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {state.value: 0 for state in RunState}
         with self._engine.connect() as conn:
-            for (state,) in conn.execute(select(R.c.state)):
-                counts[state] = counts.get(state, 0) + 1
+            for state, number in conn.execute(select(R.c.state, func.count()).group_by(R.c.state)):
+                counts[state] = number
         return counts
 
 

@@ -194,3 +194,35 @@ def test_a_worker_killed_mid_run_fails_that_attempt_once_and_the_pool_recovers(t
     failure = next((config.parent / "var" / "outbox" / "_failed" / "probe" / "2026-11-24").glob("*/error.txt"))
     assert "WorkerDied" in failure.read_text()
     assert daemon.events("worker.died")
+
+
+def pool_of(daemon: DaemonProcess) -> tuple[list[int], list[int]]:
+    """(workers, kernels) below the daemon, told apart by their command lines."""
+    workers, kernels = [], []
+    for pid in descendants(daemon.pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"autoflow_watch.executor.worker" in cmdline:
+            workers.append(pid)
+        elif b"ipykernel" in cmdline:
+            kernels.append(pid)
+    return workers, kernels
+
+
+def test_sighup_resizes_the_pool_and_applies_warm_kernels(tmp_path):
+    config = probe_project(tmp_path, execution="max_parallel_runs = 2\nwarm_kernels = 1")
+    daemon = DaemonProcess(config).start()
+    try:
+        wait_for(lambda: pool_of(daemon) if [len(x) for x in pool_of(daemon)] == [2, 2] else None, timeout=90)
+        config.write_text(config.read_text().replace("max_parallel_runs = 2", "max_parallel_runs = 1"))
+        config.write_text(config.read_text().replace("warm_kernels = 1", "warm_kernels = 0"))
+        daemon.signal(signal.SIGHUP)
+        wait_for(lambda: [len(x) for x in pool_of(daemon)] == [1, 0], timeout=90, what="one worker, no idle kernel")
+        drop(config, 24)
+        manifest = config.parent / "var" / "outbox" / "probe" / "2026-11-24" / "manifest.json"
+        wait_for(manifest.exists, timeout=90, what="a run on the resized pool")
+    finally:
+        assert daemon.stop() == 0
+    assert [line["warm"] for line in kernel_lines(daemon)] == [False], "warm_kernels = 0 after the reload"
