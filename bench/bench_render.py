@@ -103,7 +103,8 @@ def _nbconvert(exporter_name: str, suffix: str, out: Path, **options: Any) -> Ca
 
 def _ours(formats: list[str], out: Path) -> Callable[[str, Path], Any]:
     """Our render, as a run does it (the long-traceback notebook as a failed run's page, code shown)."""
-    from autoflow_watch.render import ReportContext, render_report
+    from autoflow_watch.render.context import ReportContext
+    from autoflow_watch.render.report import render_report
 
     def run(label: str, notebook: Path) -> None:
         failed = label == "long traceback"

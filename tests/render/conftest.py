@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from render_checks import EXAMPLE_PARAMETERS, EXAMPLES, FIXTURES, TOKEN, execute, report_context
 
-from autoflow_watch.render import render_report
+from autoflow_watch.render.report import render_report
 
 
 @pytest.fixture(scope="session")

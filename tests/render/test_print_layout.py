@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from render_checks import pdf_pages, pdf_text, report_context
 
-from autoflow_watch.render import render_report
+from autoflow_watch.render.report import render_report
 from autoflow_watch.render.tables import WIDEST, WRAP, table_classes
 
 
