@@ -1,4 +1,4 @@
-"""``autoflow-watch``: run, validate, status, rerun, backfill.
+"""``autoflow-watch``: run, validate, status, rerun, backfill, import-autoflow.
 
 stdout carries only a command's own output; logs and errors go to stderr. Exit codes:
 0 success, 1 a run failed, 2 usage error or invalid config.
@@ -17,6 +17,10 @@ from autoflow_watch.config import Config, ConfigError, load_config
 from autoflow_watch.logs import configure, error_line
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+IMPORT_HELP = (
+    "Write a config equivalent to FlowKit AutoFlow's workflows.yml. Exits 2 (after writing the rest) when "
+    "something could not be carried over; each such thing is named on stderr."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,12 +61,22 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("workflow")
     backfill.add_argument("--from", dest="start", required=True, type=_date, metavar="DATE")
     backfill.add_argument("--to", dest="end", required=True, type=_date, metavar="DATE")
+    imports = commands.add_parser(
+        "import-autoflow", help="write a config equivalent to FlowKit AutoFlow's workflows.yml", description=IMPORT_HELP
+    )
+    imports.add_argument("workflows_yml", type=Path, metavar="WORKFLOWS_YML", help="AutoFlow's workflows.yml")
+    imports.add_argument("--notebooks", type=Path, metavar="DIR", help="the notebooks' folder (default: the YAML's)")
+    imports.add_argument("-o", "--output", type=Path, metavar="FILE", help="the TOML file to write (default: stdout)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure(args.log_level)
+    if args.command == "import-autoflow":
+        from autoflow_watch.autoflow_import import import_autoflow
+
+        return import_autoflow(args.workflows_yml, args.notebooks, args.output)
     try:
         config = load_config(args.config)
     except ConfigError as error:
