@@ -71,7 +71,7 @@ def _source_problem(
     if not kinds:
         return (
             f"unknown source {source!r}: not a run-level name ({', '.join(RUN_LEVEL_SOURCES)}), "
-            f"a key of workflow {spec.name!r}'s parameters ({', '.join(spec.parameters) or 'none'}) "
+            f"a key of the parameters of workflow {spec.name!r} ({', '.join(spec.parameters) or 'none'}) "
             f"nor a notebook of it ({', '.join(names)})"
         )
     if source == own:

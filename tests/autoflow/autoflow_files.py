@@ -38,13 +38,11 @@ locations = {
     )
     for key, period in periods.items()
 }
+normal = flows_spec(from_location=locations["benchmark"], to_location=locations["comparison"])
+abnormal = flows_spec(from_location=locations["benchmark"], to_location=locations["focal"])
 query_ids = {
-    "flownormal": run_query(
-        connection=conn, query_spec=flows_spec(from_location=locations["benchmark"], to_location=locations["comparison"])
-    ),
-    "flowabnormal": run_query(
-        connection=conn, query_spec=flows_spec(from_location=locations["benchmark"], to_location=locations["focal"])
-    ),
+    "flownormal": run_query(connection=conn, query_spec=normal),
+    "flowabnormal": run_query(connection=conn, query_spec=abnormal),
 }
 for query_id in query_ids.values():
     get_result_by_query_id(connection=conn, query_id=query_id, disable_progress=True)
@@ -80,7 +78,8 @@ nb = sb.read_notebook(previous_notebook)
 query_ids = nb.scraps["query_ids"].data
 date_periods = nb.scraps["date_periods"].data
 results = {k: get_result_by_query_id(connection=conn, query_id=v, disable_progress=True) for k, v in query_ids.items()}
-regions = pd.DataFrame([f["properties"] for f in get_geography(connection=conn, aggregation_unit=aggregation_unit)["features"]])
+geography = get_geography(connection=conn, aggregation_unit=aggregation_unit)
+regions = pd.DataFrame([feature["properties"] for feature in geography["features"]])
 """,
         """\
 periods = "\\n".join(f"- **{key}**: [{dates[0]}, {dates[1]})" for key, dates in date_periods.items())
