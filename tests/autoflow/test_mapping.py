@@ -99,7 +99,7 @@ def test_a_mapped_notebook_receives_exactly_the_mapped_parameters(tmp_path: Path
         (
             ('day = "reference_date"', 'day = "tomorrow"'),
             True,
-            ["notebook[0].parameters.day", "unknown source 'tomorrow'", "aggregation_unit", "nor a notebook of it (second, first)"],
+            ["parameters.day", "unknown source 'tomorrow'", "(aggregation_unit)", "it (second, first)"],
         ),
         (
             ('url = "flowapi_url"', 'url = "flowapi_url"'),
@@ -107,7 +107,7 @@ def test_a_mapped_notebook_receives_exactly_the_mapped_parameters(tmp_path: Path
             ["notebook[1].parameters.url", "'flowapi_url' needs a [flowapi] section"],
         ),
         (('previous = "first"', 'previous = "second"'), True, ["'second' is this notebook itself"]),
-        (('date_ranges = "date_ranges"', 'date_ranges = "second"'), True, ["upstream cycle: second -> first -> second"]),
+        (('date_ranges = "date_ranges"', 'date_ranges = "second"'), True, ["cycle: second -> first -> second"]),
     ],
 )
 def test_a_bad_mapping_is_one_line_naming_both_sides(
