@@ -161,7 +161,7 @@ def _notebook(label: str, raw: object, key: str, findings: Findings) -> Notebook
                 findings.cannot(
                     f"{key}.output.template",
                     f"asciidoc template {output['template']!r} is not carried over: reports are rendered from "
-                    "the notebook's HTML by WeasyPrint (style them with report.css, see docs/autoflow.md)",
+                    "the notebook's HTML by WeasyPrint (see docs/autoflow.md)",
                 )
     return NotebookSpec(
         label=label, filename=raw["filename"], parameters={str(k): v for k, v in mapping.items()}, pdf=pdf
