@@ -1,4 +1,4 @@
-"""``autoflow-watch``: run, validate, status, rerun, backfill.
+"""``autoflow-watch``: run, validate, status, rerun, backfill, import-autoflow.
 
 stdout carries only a command's own output; logs and errors go to stderr. Exit codes:
 0 success, 1 a run failed, 2 usage error or invalid config.
@@ -17,6 +17,10 @@ from autoflow_watch.config import Config, ConfigError, load_config
 from autoflow_watch.logs import configure, error_line
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+IMPORT_HELP = (
+    "Write a config equivalent to FlowKit AutoFlow's workflows.yml. Exits 2 (after writing the rest) when "
+    "something could not be carried over; each such thing is named on stderr."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--to", dest="end", required=True, type=_date, metavar="DATE")
     flowdb_sql = "print the optional NOTIFY trigger for FlowDB's etl.etl_records, as SQL (sql/flowdb-notify.sql)"
     commands.add_parser("flowdb-sql", help=flowdb_sql, description=flowdb_sql)
+    imports = commands.add_parser(
+        "import-autoflow", help="write a config equivalent to FlowKit AutoFlow's workflows.yml", description=IMPORT_HELP
+    )
+    imports.add_argument("workflows_yml", type=Path, metavar="WORKFLOWS_YML", help="AutoFlow's workflows.yml")
+    imports.add_argument("--notebooks", type=Path, metavar="DIR", help="the notebooks' folder (default: the YAML's)")
+    imports.add_argument("-o", "--output", type=Path, metavar="FILE", help="the TOML file to write (default: stdout)")
     return parser
 
 
@@ -70,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(notify_sql())
         return EXIT_OK
+    if args.command == "import-autoflow":
+        from autoflow_watch.autoflow_import import import_autoflow
+
+        return import_autoflow(args.workflows_yml, args.notebooks, args.output)
     try:
         config = load_config(args.config)
     except ConfigError as error:

@@ -8,7 +8,10 @@ import sys
 import time
 
 from autoflow_watch.config import Config
+from autoflow_watch.config.model import DatasetsMatch
+from autoflow_watch.config.workflow import Workflow
 from autoflow_watch.planner import eligible_dates
+from autoflow_watch.sources.flowapi_schedule import next_scheduled_check
 from autoflow_watch.store import RunStatus, Store
 from autoflow_watch.store.records import iso
 
@@ -23,6 +26,10 @@ def status(config: Config, workflow: str | None, *, as_json: bool) -> int:
         json.dump([run.as_json() for run in runs], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
+    flowapi = config.app.flowapi
+    next_check = next_scheduled_check(flowapi) if flowapi is not None else None
+    if flowapi is not None and next_check is not None:
+        sys.stdout.write(f"FlowAPI is checked on schedule {flowapi.schedule!r}: next check {next_check}\n")
     if not runs:
         sys.stdout.write("no runs yet: drop markers into the inbox, or check `autoflow-watch validate`\n")
         return 0
@@ -69,7 +76,7 @@ def rerun(config: Config, workflow: str, dates: list[dt.date]) -> int:
             if day in created:
                 what = "queued (new run)"
             else:
-                what = f"not queued: no data for its stencil yet (needs {', '.join(wf.datasets)})"
+                what = f"not queued: no data for its stencil yet (needs {_needs(wf)})"
                 code = 2  # nothing failed: the request cannot be met (DESIGN's "usage error")
         elif what == "after-current-attempt":
             what = "running now; queued again when this attempt ends"
@@ -95,5 +102,10 @@ def backfill(config: Config, workflow: str, start: dt.date, end: dt.date) -> int
         f"{len(again)} failed/dead re-queued, {skipped} already done or running (use rerun to force)\n"
     )
     if not eligible:
-        sys.stdout.write(f"no date in that range has all of {', '.join(wf.datasets)} for its stencil\n")
+        sys.stdout.write(f"no date in that range has {_needs(wf)} for its stencil\n")
     return 0
+
+
+def _needs(wf: Workflow) -> str:
+    which = "any of" if wf.datasets_match is DatasetsMatch.ANY else "all of"
+    return f"{which} {', '.join(wf.datasets)}"

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from autoflow_watch.config.model import DatasetsMatch
 from autoflow_watch.config.stencil import is_satisfiable, stencil_dates
 from autoflow_watch.config.workflow import Workflow
 from autoflow_watch.store.records import FactTimes, RunState
@@ -29,9 +30,13 @@ class Plan:
 
 
 def available_dates(workflow: Workflow, facts: Mapping[str, set[dt.date]]) -> set[dt.date]:
-    """Dates for which every dataset the workflow waits for has a fact."""
+    """Dates for which every dataset the workflow waits for has a fact (any one, with ``datasets_match = "any"``)."""
     sets = [facts.get(dataset, set()) for dataset in workflow.datasets]
-    return set.intersection(*sets) if sets else set()
+    if not sets:
+        return set()
+    if workflow.datasets_match is DatasetsMatch.ANY:
+        return set().union(*sets)
+    return set.intersection(*sets)
 
 
 def eligible_dates(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autoflow_watch.config.errors import problem
+from autoflow_watch.config.mapping import check_mapping, consumed_parameters, mapped_upstreams
 from autoflow_watch.config.model import AppConfig, WorkflowConfig
 from autoflow_watch.config.notebooks import inspect_parameters, topological_order
 from autoflow_watch.config.workflow import Notebook, Workflow
@@ -40,7 +41,10 @@ def build_workflow(
     _check_unique_names(spec, found)
     _inspect_notebooks(spec, app.paths.notebooks, found)
     _check_upstreams(spec, found)
-    order, cycle = topological_order({nb.name: list(nb.upstream) for nb in spec.notebook})
+    for index, nb in enumerate(spec.notebook):
+        if nb.name in found.located:
+            check_mapping(spec, index, found.declared.get(nb.name), app.flowapi is not None, found.add)
+    order, cycle = topological_order({nb.name: mapped_upstreams(spec, nb) for nb in spec.notebook})
     if cycle:
         found.add(".notebook", f"upstream cycle: {' -> '.join(cycle)}")
     _check_parameters(spec, found)
@@ -86,7 +90,7 @@ def _check_upstreams(spec: WorkflowConfig, found: _Findings) -> None:
                 found.add(u_key, f"unknown notebook {upstream!r} (this workflow has: {', '.join(names)})")
             elif not upstream.isidentifier():
                 found.add(u_key, f"upstream {upstream!r} must be a Python identifier: it becomes a parameter name")
-            elif nb.name in found.declared and upstream not in found.declared[nb.name]:
+            elif nb.parameters is None and nb.name in found.declared and upstream not in found.declared[nb.name]:
                 found.add(
                     u_key,
                     f"notebook {nb.name!r} does not declare parameter {upstream!r} in its parameters cell; "
@@ -98,12 +102,13 @@ def _check_parameters(spec: WorkflowConfig, found: _Findings) -> None:
     """A workflow parameter that no notebook declares would be silently dropped: refuse it."""
     if len(found.declared) != len(spec.notebook):
         return  # some notebook could not be read; what it declares is unknown
-    all_declared = frozenset().union(*found.declared.values())
+    consumed = consumed_parameters(spec, found.declared)
     for parameter in spec.parameters:
-        if parameter not in all_declared:
+        if parameter not in consumed:
             found.add(
                 f".parameters.{parameter}",
-                f"no notebook of workflow {spec.name!r} declares {parameter!r} in its parameters cell",
+                f"no notebook of workflow {spec.name!r} declares {parameter!r} in its parameters cell"
+                " (or maps a parameter from it)",
             )
 
 
@@ -114,10 +119,11 @@ def _assemble(spec: WorkflowConfig, app: AppConfig, order: list[str], found: _Fi
         Notebook(
             name=name,
             path=(root / by_name[name].path).resolve(),
-            upstream=tuple(by_name[name].upstream),
+            upstream=tuple(mapped_upstreams(spec, by_name[name])),
             declared=found.declared[name],
             report=by_name[name].report,
             source_sha256=found.digests[name],
+            mapping=None if by_name[name].parameters is None else dict(by_name[name].parameters or {}),
         )
         for name in order
     )
@@ -140,4 +146,5 @@ def _assemble(spec: WorkflowConfig, app: AppConfig, order: list[str], found: _Fi
         flowapi_token=spec.flowapi_token,
         on_redelivery=spec.on_redelivery,
         fingerprint=fingerprint,
+        datasets_match=spec.datasets_match,
     )

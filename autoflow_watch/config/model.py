@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from datetime import timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from autoflow_watch.config.cron import check_cron
 from autoflow_watch.config.durations import parse_duration
 from autoflow_watch.config.stencil import DEFAULT_STENCIL, Stencil, parse_stencil
 
@@ -22,6 +24,13 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DATASET_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 REPORT_FORMATS = ("html", "pdf", "ipynb")
+
+
+class DatasetsMatch(str, Enum):
+    """Which of a workflow's datasets must have a date for the date to be available to it."""
+
+    ALL = "all"  # every listed dataset (the default)
+    ANY = "any"  # at least one (AutoFlow's union of CDR types)
 
 
 class _Strict(BaseModel):
@@ -64,8 +73,20 @@ class FlowApiConfig(_Strict):
     token_file: Path | None = None
     token_env: str | None = None
     poll_interval: Duration = timedelta(minutes=5)
+    schedule: str | None = None  # cron, in the host's time zone: instead of poll_interval
     timeout: Duration = timedelta(seconds=30)
     ssl_certificate: bool | Path = True
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+    @model_validator(mode="after")
+    def _one_way_to_poll(self) -> FlowApiConfig:
+        if self.schedule is not None and "poll_interval" in self.model_fields_set:
+            raise ValueError("set poll_interval or schedule, not both (schedule replaces poll_interval)")
+        return self
 
     @field_validator("ssl_certificate", mode="before")
     @classmethod
@@ -120,6 +141,8 @@ class NotebookConfig(_Strict):
     name: str
     path: Path
     upstream: list[str] = Field(default_factory=list)
+    # AutoFlow's mapping: parameter NAME in the notebook gets the value of SOURCE (None: no mapping)
+    parameters: dict[str, str] | None = None
     report: ReportConfig | None = None
 
     @field_validator("name")
@@ -131,6 +154,7 @@ class NotebookConfig(_Strict):
 class WorkflowConfig(_Strict):
     name: str
     datasets: list[str] = Field(min_length=1)
+    datasets_match: DatasetsMatch = DatasetsMatch.ALL
     date_stencil: Stencil = Field(default_factory=lambda: list(DEFAULT_STENCIL))
     earliest_date: dt.date | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from autoflow_watch.config.model import ReportConfig
+from autoflow_watch.config.model import DatasetsMatch, ReportConfig
 from autoflow_watch.config.stencil import Stencil
 
 
@@ -22,6 +22,7 @@ class Notebook:
     declared: frozenset[str]
     report: ReportConfig | None
     source_sha256: str
+    mapping: dict[str, str] | None = None  # parameter name -> source; None: gets what it declares
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Workflow:
     flowapi_token: bool
     on_redelivery: str
     fingerprint: str = field(default="")
+    datasets_match: DatasetsMatch = DatasetsMatch.ALL
 
     def notebook(self, name: str) -> Notebook:
         for notebook in self.notebooks:

@@ -25,6 +25,7 @@ def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
             formats=list(nb.report.formats) if nb.report else [],
             show_code=nb.report.show_code if nb.report else False,
             pdf_engine=nb.report.pdf_engine if nb.report else "weasyprint",
+            mapping=nb.mapping,
         )
         for nb in workflow.notebooks
     ]

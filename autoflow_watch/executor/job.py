@@ -40,6 +40,7 @@ class NotebookJob:
     formats: list[str] = field(default_factory=list)  # empty: not a report
     show_code: bool = False
     pdf_engine: str = "weasyprint"
+    mapping: dict[str, str] | None = None  # AutoFlow's NAME -> SOURCE; None: the declared parameters
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ def notebook_parameters(job: RunJob, notebook: NotebookJob, executed: dict[str, 
     for upstream in notebook.upstream:
         offered[upstream] = str(executed[upstream])
     offered.update(job.parameters)
+    if notebook.mapping is not None:  # AutoFlow's mapping: exactly the mapped names (sources checked at load)
+        return {name: offered[source] for name, source in notebook.mapping.items()}
     declared = set(notebook.declared)
     return {name: value for name, value in offered.items() if name in declared}
 

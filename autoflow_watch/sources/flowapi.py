@@ -21,6 +21,7 @@ from autoflow_watch.logs import get_logger
 from autoflow_watch.sources.flowapi_answer import facts_from_answer
 from autoflow_watch.sources.flowapi_fetch import PollError, Requester
 from autoflow_watch.sources.flowapi_report import PollOutcome, PollReporter, safe_url, unauthorized_hint
+from autoflow_watch.sources.flowapi_schedule import PollSchedule
 from autoflow_watch.sources.flowapi_token import FlowApiTokenError, TokenCache, read_token, scrub
 from autoflow_watch.store.records import Fact, FactChange
 
@@ -65,6 +66,8 @@ class FlowApiSource:
         self._tokens = TokenCache(config)
         self._requester = Requester(config)
         self._report = PollReporter(config)
+        self._schedule = PollSchedule(config)
+        self._expected_wait_s = config.poll_interval.total_seconds()
         self._lock = threading.Lock()  # state shared with the daemon's threads (health, wanted)
         self._polling = threading.Lock()  # one poll at a time, whoever calls
         self._wanted: dict[str, tuple[str, ...]] = {}
@@ -105,15 +108,24 @@ class FlowApiSource:
         return self._cycle(None)
 
     def run(self, stop: threading.Event) -> None:
-        """Poll every ``poll_interval`` (backing off on errors) until ``stop`` is set."""
+        """Poll every ``poll_interval`` or at each ``schedule`` time (backing off on errors) until ``stop``."""
         with self._lock:
             self._running = True
             self._heartbeat = time.monotonic()
         try:
+            first = self._schedule.first_delay_s()
+            if self._schedule.cron is not None:
+                self._announce(first)
+            if first > 0 and self._wait(stop, first):
+                return
             while not stop.is_set():
                 outcome = self._cycle(stop)
                 self._beat()
-                if outcome.kind == "stopped" or stop.wait(outcome.next_poll_s):
+                if outcome.kind == "stopped":
+                    break
+                if self._schedule.cron is not None and outcome.ok:
+                    self._announce(outcome.next_poll_s)
+                if self._wait(stop, outcome.next_poll_s):
                     break
         finally:
             with self._lock:
@@ -126,8 +138,24 @@ class FlowApiSource:
             if not self._running or self._heartbeat is None:
                 return True
             age = time.monotonic() - self._heartbeat
-        limit = self.config.poll_interval.total_seconds() + self.config.timeout.total_seconds() + self._health_margin_s
+            waiting = self._expected_wait_s
+        limit = waiting + self.config.timeout.total_seconds() + self._health_margin_s
         return age < limit
+
+    def _wait(self, stop: threading.Event, delay_s: float) -> bool:
+        """Wait ``delay_s`` (the health check knows how long); True when stopped meanwhile."""
+        with self._lock:
+            self._expected_wait_s = delay_s if self._schedule.cron is not None else self._schedule.interval_s
+        return stop.wait(delay_s)
+
+    def _announce(self, delay_s: float) -> None:
+        log.info(
+            "flowapi.next_check",
+            url=self._report.url,
+            schedule=self._schedule.cron,
+            next_check=self._schedule.next_check_at(delay_s),
+            in_s=round(delay_s, 1),
+        )
 
     # -- one poll ------------------------------------------------------------------------------------
     def _beat(self) -> None:
@@ -196,7 +224,7 @@ class FlowApiSource:
         return new
 
     def _next_poll(self, outcome: PollOutcome) -> float:
-        interval = self.config.poll_interval.total_seconds()
+        interval = self._schedule.regular_delay_s()  # until the next regular check (cron: from now)
         if outcome.ok:
             self._failures = 0
             return max(MIN_DELAY_S, interval)

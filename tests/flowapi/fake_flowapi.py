@@ -2,7 +2,14 @@
 
 It serves ``GET /api/0/available_dates`` the way FlowAPI does (``{"available_dates": {...}}``
 behind a Bearer JWT with a ``sub`` claim) so tests drive the real ``flowclient`` and ``httpx``
-rather than mocks. Faults — 401, 403, 500, malformed JSON, a hang, a trickle — are switches,
+rather than mocks. It also runs queries as FlowAPI's protocol has them, so that a notebook's
+``flowclient.run_query`` / ``get_result_by_query_id`` / ``get_geography`` work end to end:
+``POST /api/0/run`` (202, ``Location: /api/0/poll/<id>``), ``GET /api/0/poll/<id>`` (202 with
+progress ``pending_polls`` times, then 303 to ``/api/0/get/<id>``), ``GET /api/0/get/<id>``
+(``{"query_id", "query_result"}``) and ``GET /api/0/geography/<unit>`` (a GeoJSON
+FeatureCollection); an unknown query id is a 404. Results come from ``results(spec)``.
+
+Faults — 401, 403, 500, malformed JSON, a hang, a trickle — are switches,
 and every request is recorded so tests can assert what the server saw (e.g. which token).
 
 Use it from any test folder::
@@ -19,11 +26,12 @@ another folder's conftest can do ``from fake_flowapi import fake_flowapi`` after
 
 from __future__ import annotations
 
+import hashlib
 import json
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +41,7 @@ import jwt
 import pytest
 
 ROUTE = "/api/0/available_dates"
+QUERY_ROUTES = ("/api/0/run", "/api/0/poll/", "/api/0/get/", "/api/0/geography/")
 MODES = ("ok", "unauthorized", "forbidden", "server_error", "malformed", "not_json", "hang", "trickle", "raw")
 MAX_HANG_S = 10.0  # a hang is bounded so a broken test can never wedge the suite
 
@@ -78,6 +87,10 @@ class FakeFlowApi:
         self.raw_status = 200
         self.raw_body: bytes = b""
         self.requests: list[SeenRequest] = []
+        self.results: Callable[[dict[str, Any]], list[dict[str, Any]]] = default_results
+        self.pending_polls = 0  # 202 answers to a poll before the result is ready
+        self.queries: dict[str, dict[str, Any]] = {}  # query id -> spec, as posted to /run
+        self._polls: dict[str, int] = {}
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -152,6 +165,47 @@ class FakeFlowApi:
         with self._lock:
             self.requests.append(request)
 
+    def _register(self, spec: dict[str, Any]) -> str:
+        """FlowAPI's query id is a digest of the spec: the same query twice is the same id."""
+        query_id = hashlib.md5(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+        with self._lock:
+            self.queries[query_id] = spec
+            self._polls.setdefault(query_id, 0)
+        return query_id
+
+    def _poll(self, query_id: str) -> int | None:
+        """How many polls of this query came before this one; None for an unknown id."""
+        with self._lock:
+            if query_id not in self.queries:
+                return None
+            self._polls[query_id] += 1
+            return self._polls[query_id] - 1
+
+
+def default_results(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """A small, deterministic result for any query: one row per pair of regions."""
+    seed = int(hashlib.md5(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:6], 16)
+    return [
+        {"pcod_from": a, "pcod_to": b, "value": (seed + 7 * i) % 100 + 1}
+        for i, (a, b) in enumerate([("R1", "R1"), ("R1", "R2"), ("R2", "R1"), ("R2", "R3"), ("R3", "R1")])
+    ]
+
+
+def geography(unit: str) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of three square regions, as ``/geography/<unit>`` answers."""
+    features = []
+    for index, pcod in enumerate(("R1", "R2", "R3")):
+        x = float(index)
+        ring = [[x, 0.0], [x + 1, 0.0], [x + 1, 1.0], [x, 1.0], [x, 0.0]]
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"pcod": pcod, "name": f"Region {index + 1}", "unit": unit},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeFlowApi
@@ -165,12 +219,50 @@ class _Handler(BaseHTTPRequestHandler):
         fake._record(SeenRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic()))
         if fake.mode == "raw":
             return self._send(fake.raw_status, fake.raw_body)
-        if self.path.split("?")[0] != ROUTE:
+        path = self.path.split("?")[0]
+        if path != ROUTE and not path.startswith(QUERY_ROUTES[1:]):
             return self._json(404, {"msg": "Not found"})
         denied = self._check_token()
         if denied is not None:
             return self._json(401, {"msg": denied})
+        if path != ROUTE:
+            return self._query_get(path)
         self._answer(fake.mode)
+
+    def do_POST(self) -> None:
+        fake = self.fake
+        fake._record(SeenRequest("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic()))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.split("?")[0] != QUERY_ROUTES[0]:
+            return self._json(404, {"msg": "Not found"})
+        denied = self._check_token()
+        if denied is not None:
+            return self._json(401, {"msg": denied})
+        try:
+            spec = json.loads(body)
+        except ValueError:
+            return self._json(400, {"msg": "Bad request: not JSON"})
+        if not isinstance(spec, dict) or "query_kind" not in spec:
+            return self._json(400, {"msg": "Bad request: no query_kind", "payload": spec})
+        query_id = fake._register(spec)
+        self._send(202, json.dumps({"query_id": query_id}).encode(), location=f"/api/0/poll/{query_id}")
+
+    def _query_get(self, path: str) -> None:
+        """``poll/<id>``, ``get/<id>`` and ``geography/<unit>``, as FlowAPI answers them."""
+        fake = self.fake
+        kind, _, name = path[len("/api/0/") :].partition("/")
+        if kind == "geography":
+            return self._json(200, geography(name))
+        polled = fake._poll(name)
+        if polled is None:
+            return self._json(404, {"status": "awol", "msg": f"Unknown query id: '{name}'"})
+        if kind == "poll":
+            if polled < fake.pending_polls:
+                progress = {"eligible": 1, "queued": 0, "running": 1}
+                return self._json(202, {"status": "executing", "progress": progress})
+            return self._send(303, b"", location=f"/api/0/get/{name}")
+        self._json(200, {"query_id": name, "query_result": fake.results(fake.queries[name])})
 
     def _check_token(self) -> str | None:
         """The flask-jwt-extended message FlowAPI would give, or None for a good token."""
@@ -225,9 +317,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: object) -> None:
         self._send(status, json.dumps(payload).encode())
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str = "application/json", location: str | None = None
+    ) -> None:
         try:
             self.send_response(status)
+            if location is not None:
+                self.send_header("Location", location)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
