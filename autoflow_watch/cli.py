@@ -24,6 +24,8 @@ IMPORT_HELP = (
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse that prints usage and one error line, and exits 2 (DESIGN.md's usage-error code)."""
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         error_line(f"autoflow-watch: error: {message}")
@@ -98,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _UsageError(Exception):
+    """A command's arguments cannot be acted on (exit 2, one line)."""
+
     pass
 
 

@@ -11,6 +11,8 @@ from autoflow_watch.store import Store
 
 @dataclass
 class Context:
+    """What the daemon's parts share: config, store, this daemon's lease owner name, and the main loop's wake-ups."""
+
     config: Config
     store: Store
     owner: str

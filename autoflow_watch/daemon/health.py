@@ -17,6 +17,8 @@ log = get_logger("autoflow_watch.health")
 
 
 class Health:
+    """What the watchdog pings depend on: components' health checks and the main loop's heartbeats."""
+
     def __init__(self) -> None:
         self._checks: dict[str, Callable[[], bool]] = {}
         self._beats: dict[str, float] = {}

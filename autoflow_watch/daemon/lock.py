@@ -19,6 +19,8 @@ class AlreadyRunning(Exception):
 
 
 class InstanceLock:
+    """The single-instance lock of a SQLite store: an flock beside the database, released on any exit."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None

@@ -13,6 +13,8 @@ import time
 
 
 class Notifier:
+    """systemd's sd_notify: READY, STATUS, WATCHDOG, RELOADING and STOPPING on $NOTIFY_SOCKET (a no-op without it)."""
+
     def __init__(self, address: str | None, watchdog_usec: int | None = None) -> None:
         self._address = address
         self._watchdog_usec = watchdog_usec

@@ -19,6 +19,8 @@ MAX_RETRY_S = 5.0  # short: the main loop must keep beating for the systemd watc
 
 
 class StoreOutage:
+    """A state-store outage: logged when it starts and when it ends, retried with backoff meanwhile."""
+
     def __init__(self) -> None:
         self._since: float | None = None
         self._failures = 0

@@ -32,6 +32,8 @@ _STATES = ("running", "pending", "failed", "dead", "succeeded", "incomplete")
 
 @dataclass(frozen=True)
 class IndexEntry:
+    """One (workflow, reference date) as the outbox index shows it."""
+
     workflow: str
     reference_date: str
     state: str  # pending / running / succeeded / failed / dead
@@ -43,6 +45,8 @@ class IndexEntry:
 
 @dataclass
 class _Row:
+    """One table row of the index page, ready to be written as HTML."""
+
     workflow: str
     reference_date: str
     state: str

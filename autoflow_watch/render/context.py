@@ -10,6 +10,8 @@ PAPER_SIZES = ("A4", "Letter")
 
 @dataclass(frozen=True)
 class ReportContext:
+    """What a report's header says about the run that made it."""
+
     workflow: str
     reference_date: str  # "YYYY-MM-DD"
     run_id: str

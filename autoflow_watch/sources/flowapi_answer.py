@@ -31,6 +31,8 @@ class Skipped(NamedTuple):
 
 @dataclass(frozen=True)
 class Answer:
+    """What one FlowAPI answer says: the facts, the datasets it lists, and what was skipped as invalid."""
+
     facts: list[Fact] = field(default_factory=list)
     datasets: tuple[str, ...] = ()  # valid names the server lists, even with no dates
     skipped: list[Skipped] = field(default_factory=list)

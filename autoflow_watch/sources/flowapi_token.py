@@ -133,6 +133,8 @@ def scrub(text: str, secrets: Iterable[str], limit: int = 300) -> str:
 
 @dataclass(frozen=True)
 class _Cached:
+    """The token last read, keyed by its file's signature, so an unchanged file is not read and decoded again."""
+
     signature: tuple[int, ...] | str | None
     token: str | None
     claims: dict[str, Any]

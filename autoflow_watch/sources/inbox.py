@@ -65,6 +65,8 @@ Record = Callable[[list[Fact]], list[FactChange]]
 
 @dataclass
 class ScanResult:
+    """What one scan of the inbox did with the markers it found."""
+
     accepted: int = 0
     rejected: int = 0
     deferred: int = 0
@@ -116,6 +118,8 @@ def _native_observer() -> BaseObserver:
 
 
 class InboxSource:
+    """Marker files in, facts recorded, markers moved to processed/ or rejected/ (watchdog events and scans)."""
+
     def __init__(
         self,
         inbox: Path,

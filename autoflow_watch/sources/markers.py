@@ -31,6 +31,8 @@ class BadMarker(Exception):
 
 @dataclass(frozen=True)
 class Marker:
+    """A marker file read and validated: its fact and the key that identifies this very file."""
+
     dataset: str
     day: dt.date
     metadata: dict[str, Any] | None
