@@ -18,11 +18,16 @@ from autoflow_watch.store.runs import RunStore
 
 
 class Store:
-    """One handle on the state store: ``store.facts`` and ``store.runs``."""
+    """One handle on the state store: ``store.facts`` and ``store.runs``.
+
+    Opening it migrates the schema (under a lock shared by every process on the store);
+    ``store.upgrade`` says what that applied.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = open_engine(url)
+        self.engine: Engine
+        self.engine, self.upgrade = open_engine(url)
         self.facts = FactStore(self.engine)
         self.runs = RunStore(self.engine)
 

@@ -1,23 +1,26 @@
-"""Open the state store: an SQLAlchemy engine with SQLite tuned for a daemon, schema checked."""
+"""Open the state store: an SQLAlchemy engine with SQLite tuned for a daemon, schema migrated."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from autoflow_watch.store import schema
+from autoflow_watch.logs import get_logger
+from autoflow_watch.store import migrate
+
+log = get_logger("autoflow_watch.store")
 
 
 class StoreError(Exception):
     """The state store cannot be used; the message says which URL and what to do."""
 
 
-def open_engine(url: str) -> Engine:
-    """Create the engine, make the SQLite folder, and create or check the schema."""
+def open_engine(url: str) -> tuple[Engine, migrate.Upgrade]:
+    """Create the engine, make the SQLite folder, and migrate the schema to this version's."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -38,13 +41,19 @@ def open_engine(url: str) -> Engine:
         raise StoreError(f"state URL {url!r}: {error}") from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    shown = parsed.render_as_string(hide_password=True)
     try:
-        _ensure_schema(engine)
-    except StoreError:
-        raise
+        upgrade = migrate.upgrade(engine, shown)
+    except migrate.SchemaTooNew as error:
+        engine.dispose()
+        raise StoreError(str(error)) from None
     except Exception as error:
-        raise StoreError(f"cannot open state store {parsed.render_as_string(hide_password=True)}: {error}") from None
-    return engine
+        engine.dispose()
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StoreError(f"cannot open state store {shown}: {first}") from None
+    if upgrade.applied:
+        log.info("store.migrated", store=shown, before=upgrade.before, after=upgrade.after, applied=upgrade.applied)
+    return engine, upgrade
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -54,16 +63,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _ensure_schema(engine: Engine) -> None:
-    schema.metadata.create_all(engine)
-    with engine.begin() as conn:
-        row = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).first()
-        if row is None:
-            conn.execute(schema.meta.insert().values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
-        elif int(row[0]) > schema.SCHEMA_VERSION:
-            raise StoreError(
-                f"state store has schema version {row[0]}, newer than this autoflow-watch "
-                f"understands ({schema.SCHEMA_VERSION}); upgrade autoflow-watch"
-            )

@@ -1,5 +1,10 @@
 """Tables of the state store. Dates are ISO strings and times epoch seconds (UTC), so the
-same schema behaves identically on SQLite and PostgreSQL."""
+same schema behaves identically on SQLite and PostgreSQL.
+
+This is the schema at the newest migration (``store/migrations/versions``): a change here is a new
+revision there, which upgrades stores in place. ``meta.schema_version`` follows the revisions so that
+release 1, which reads only that row, refuses a store written by a newer version.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -15,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # release 1 wrote 1 (and knows no newer one)
 
 metadata = MetaData()
 
@@ -53,6 +59,7 @@ runs = Table(
     Column("next_attempt_at", Float, nullable=True),
     Column("lease_owner", String(128), nullable=True),
     Column("lease_expires_at", Float, nullable=True),
+    Column("holder", String(255), nullable=True),  # "<host>:<pid>" of the daemon holding the lease
     Column("rerun_requested", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
@@ -60,6 +67,7 @@ runs = Table(
     Column("finished_at", Float, nullable=True),
     Column("error", Text, nullable=True),
     UniqueConstraint("workflow", "reference_date", name="uq_runs_workflow_date"),
+    Index("ix_runs_state_next_attempt", "state", "next_attempt_at"),
 )
 
 attempts = Table(
