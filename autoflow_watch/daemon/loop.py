@@ -230,8 +230,7 @@ class Daemon:
         """Called from an executor's thread: record progress, nothing else."""
         runs = self.ctx.store.runs
         if isinstance(event, KernelAssigned):
-            attempt = runs.attempt(job.run_id) or {}
-            runs.set_attempt_details(job.run_id, kernel_pids=[*attempt.get("kernel_pids", []), event.pid])
+            runs.add_kernel_pid(job.run_id, event.pid)
         elif isinstance(event, StepChanged):
             now = time.time()
             running = event.state is StepState.RUNNING

@@ -51,7 +51,10 @@ def recover_expired(
                 error_type,
                 "the daemon running this attempt stopped before it finished; the attempt counts",
             )
-        state = store.runs.finish(claim, result, retry_backoff.get(claim.workflow, timedelta(0)))
+        state = store.runs.finish_if_current(claim, result, retry_backoff.get(claim.workflow, timedelta(0)))
+        if state is None:  # another daemon on the store recovered it first: nothing of ours to say
+            log.debug("run.recovered_elsewhere", workflow=claim.workflow, run_id=claim.run_id)
+            continue
         log.warning(
             "run.recovered",
             workflow=claim.workflow,
@@ -68,9 +71,9 @@ def recover_expired(
 
 def _kill_leftover_kernels(store: Store, claim: Claim) -> None:
     attempt = store.runs.attempt(claim.run_id)
-    if not attempt or attempt.get("host") != socket.gethostname():
+    if attempt is None or attempt.host != socket.gethostname():
         return
-    pids = [pid for pid in attempt.get("kernel_pids", []) if _looks_like_kernel(pid)]
+    pids = [pid for pid in attempt.kernel_pids if _looks_like_kernel(pid)]
     if pids:
         processes.kill_groups(pids)
         processes.wait_gone(pids, timeout=5)

@@ -16,7 +16,7 @@ from autoflow_watch.daemon.context import Context
 from autoflow_watch.daemon.health import Health
 from autoflow_watch.logs import get_logger
 from autoflow_watch.store import tallies
-from autoflow_watch.store.records import Claim, RunState
+from autoflow_watch.store.records import AttemptRecord, Claim, RunState
 
 log = get_logger("autoflow_watch.reporting")
 SHUTDOWN_WAIT_S = 5.0  # how long SIGTERM waits for notifications in flight
@@ -109,10 +109,12 @@ class Reporting:
             log.error("reporting.failed", run_id=claim.run_id, error=f"{type(error).__name__}: {error}"[:300])
 
     def _attempt_ended(self, claim: Claim, state: RunState) -> None:
-        record = self._ctx.store.runs.attempt(claim.run_id) or {}
-        outcome = str(record.get("outcome") or "")
+        record = self._ctx.store.runs.attempt(claim.run_id)
+        if record is None:
+            return
+        outcome = record.outcome.value
         if self.metrics is not None:
-            finished = record.get("finished_at")
+            finished = record.finished_at
             duration = finished - claim.started_at if finished is not None else None
             self.metrics.observe_attempt(claim.workflow, outcome, duration)
             for exporter in self._exporters:
@@ -122,7 +124,7 @@ class Reporting:
             if event is not None:
                 self.dispatcher.submit(event)
 
-    def _event(self, claim: Claim, state: RunState, record: dict[str, Any], outcome: str) -> Any:
+    def _event(self, claim: Claim, state: RunState, record: AttemptRecord, outcome: str) -> Any:
         from autoflow_watch.notify import RunEvent, classify
         from autoflow_watch.notify.events import first_line
 
@@ -135,8 +137,8 @@ class Reporting:
         workflow = self._ctx.config.workflows.get(claim.workflow)
         day = claim.reference_date.isoformat()
         folder, attachment = _where_it_is(self._ctx.config.app.paths.outbox, claim, record, kind.is_failure)
-        error = first_line(record.get("error"))
-        error_type = record.get("error_type")
+        error = first_line(record.error)
+        error_type = record.error_type
         return RunEvent(
             kind=kind,
             workflow=claim.workflow,
@@ -144,22 +146,22 @@ class Reporting:
             run_id=claim.run_id,
             attempt=claim.attempt,
             max_attempts=workflow.max_attempts if workflow else claim.attempt,
-            notebook=record.get("failing_notebook"),
-            cell=record.get("failing_cell"),
+            notebook=record.failing_notebook,
+            cell=record.failing_cell,
             error=f"{error_type}: {error}" if error_type and error else (error or error_type),
             folder=folder,
             attachment=attachment,
         )
 
 
-def _where_it_is(outbox: Path, claim: Claim, record: dict[str, Any], failure: bool) -> tuple[Path | None, Path | None]:
+def _where_it_is(outbox: Path, claim: Claim, record: AttemptRecord, failure: bool) -> tuple[Path | None, Path | None]:
     """The folder a message points to and the file it attaches (failed notebook's HTML, report PDF)."""
     day = claim.reference_date.isoformat()
     if failure:
         folder = outbox / "_failed" / claim.workflow / day / claim.run_id
         if not folder.is_dir():
             return None, None
-        notebook = record.get("failing_notebook")
+        notebook = record.failing_notebook
         html = folder / f"{notebook}.html" if notebook else None
         return folder, html if html is not None and html.is_file() else None
     folder = outbox / claim.workflow / day

@@ -9,6 +9,8 @@ from typing import Any
 
 
 class RunState(str, enum.Enum):
+    """Where a run is in its life: ``pending -> running -> succeeded``, or ``failed`` / ``dead``."""
+
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -37,6 +39,8 @@ class StepState(str, enum.Enum):
 
 
 class FactChange(str, enum.Enum):
+    """What recording a fact changed in the store."""
+
     NEW = "new"
     REDELIVERED = "redelivered"  # the same source reported it again: metadata updated
     CONFIRMED = "confirmed"  # another source reported a known fact: noted, first source kept
@@ -44,6 +48,8 @@ class FactChange(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Fact:
+    """A fact: dataset D has data for date X, as a source reports it."""
+
     dataset: str
     day: dt.date
     source: str
@@ -72,6 +78,33 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt of a run, as the attempt journal holds it."""
+
+    run_id: str
+    run_pk: int
+    number: int
+    owner: str
+    host: str
+    pid: int
+    outcome: AttemptOutcome
+    started_at: float
+    finished_at: float | None = None
+    error_type: str | None = None
+    error: str | None = None
+    failing_notebook: str | None = None
+    failing_cell: int | None = None
+    parameters: dict[str, Any] | None = None
+    kernel_pids: list[int] = field(default_factory=list)
+    work_dir: str | None = None
+
+    @property
+    def holder(self) -> str:
+        """``"<host>:<pid>"``: the daemon that made this attempt."""
+        return f"{self.host}:{self.pid}"
+
+
+@dataclass(frozen=True)
 class StepStatus:
     """One notebook of a run, as ``status`` shows it."""
 
@@ -83,6 +116,8 @@ class StepStatus:
 
 @dataclass(frozen=True)
 class RunStatus:
+    """One run as ``status`` shows it (the read model of the run records)."""
+
     workflow: str
     reference_date: dt.date
     state: RunState
@@ -94,6 +129,7 @@ class RunStatus:
     next_attempt_at: float | None
     error: str | None
     steps: list[StepStatus] = field(default_factory=list)
+    holder: str | None = None  # "<host>:<pid>" of the daemon holding a running run
 
     def as_json(self) -> dict[str, Any]:
         """The object ``status --json`` prints for this run (DESIGN.md's keys first)."""
@@ -106,6 +142,7 @@ class RunStatus:
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
             "error": self.error,
+            "holder": self.holder,
             "next_attempt_at": iso(self.next_attempt_at),
             "max_attempts": self.max_attempts,
             "notebooks": [
