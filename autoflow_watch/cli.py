@@ -1,4 +1,4 @@
-"""``autoflow-watch``: run, validate, status, rerun, backfill, import-autoflow.
+"""``autoflow-watch``: run, validate, status, rerun, backfill, import-autoflow, db upgrade.
 
 stdout carries only a command's own output; logs and errors go to stderr. Exit codes:
 0 success, 1 a run failed, 2 usage error or invalid config.
@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument("workflows_yml", type=Path, metavar="WORKFLOWS_YML", help="AutoFlow's workflows.yml")
     imports.add_argument("--notebooks", type=Path, metavar="DIR", help="the notebooks' folder (default: the YAML's)")
     imports.add_argument("-o", "--output", type=Path, metavar="FILE", help="the TOML file to write (default: stdout)")
+    db = commands.add_parser("db", help="the state store's schema", description="the state store's schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    upgrade = db_commands.add_parser("upgrade", help="migrate the state store to this version's schema")
+    upgrade.add_argument("--config", required=True, type=Path, help="the TOML config file")
     return parser
 
 
@@ -119,7 +123,10 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
             from autoflow_watch.daemon.loop import Daemon
 
             return Daemon(config, once=args.once, json_logs=not sys.stderr.isatty()).run()
-        from autoflow_watch.cli_commands import backfill, rerun, status
+        from autoflow_watch.cli_commands import backfill, db_upgrade, rerun, status
+
+        if args.command == "db":
+            return db_upgrade(config)
 
         if args.workflow is not None and args.workflow not in config.workflows:
             raise _UsageError(

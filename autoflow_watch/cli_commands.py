@@ -1,4 +1,4 @@
-"""The store-facing commands: status, rerun, backfill."""
+"""The store-facing commands: status, rerun, backfill, db upgrade."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from autoflow_watch.config.workflow import Workflow
 from autoflow_watch.planner import eligible_dates
 from autoflow_watch.sources.flowapi_schedule import next_scheduled_check
 from autoflow_watch.store import RunStatus, Store
+from autoflow_watch.store.migrate import scripts
 from autoflow_watch.store.records import iso
 
 
@@ -46,6 +47,8 @@ def _describe(run: RunStatus) -> str:
         f"{run.workflow}  {run.reference_date}  {run.state.value:<9}  attempt {run.attempts}/{run.max_attempts}"
         f"{took}  {run.run_id or '-'}"
     )
+    if run.holder:
+        line += f"  held by {run.holder}"
     extra = []
     if run.next_attempt_at and run.state.value == "failed":
         wait = run.next_attempt_at - time.time()
@@ -109,3 +112,20 @@ def backfill(config: Config, workflow: str, start: dt.date, end: dt.date) -> int
 def _needs(wf: Workflow) -> str:
     which = "any of" if wf.datasets_match is DatasetsMatch.ANY else "all of"
     return f"{which} {', '.join(wf.datasets)}"
+
+
+def db_upgrade(config: Config) -> int:
+    """Migrate the store (opening it does, under the migration lock) and say what was applied."""
+    store = Store(config.state_url)
+    upgrade = store.upgrade
+    where = store.engine.url.render_as_string(hide_password=True)
+    store.close()
+    if not upgrade.applied:
+        sys.stdout.write(f"state store {where} is at revision {upgrade.after}: nothing to do\n")
+        return 0
+    known = scripts()
+    for revision in upgrade.applied:
+        summary = (known.get_revision(revision).doc or "").strip().splitlines()
+        sys.stdout.write(f"applied {revision}" + (f": {summary[0]}" if summary else "") + "\n")
+    sys.stdout.write(f"state store {where} is now at revision {upgrade.after}\n")
+    return 0

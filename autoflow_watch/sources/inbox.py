@@ -36,7 +36,7 @@ from watchdog.observers.polling import PollingObserver
 from autoflow_watch.config.model import InboxConfig
 from autoflow_watch.logs import get_logger
 from autoflow_watch.sources.markers import BadMarker, Marker, is_ignored, read_marker
-from autoflow_watch.sources.quarantine import move_to, reject
+from autoflow_watch.sources.quarantine import MovedElsewhere, move_to, reject
 from autoflow_watch.store.records import Fact, FactChange
 
 log = get_logger("autoflow_watch.inbox")
@@ -366,8 +366,9 @@ class InboxSource:
     def _move_accepted(self, path: Path, marker: Marker, change: FactChange) -> None:
         try:
             target = move_to(path, self.processed)
-        except FileNotFoundError:
-            target = None  # its writer removed it after we read it; the fact stands
+        except MovedElsewhere:  # another daemon on this inbox moved it (or its writer removed it): the fact stands
+            log.debug("inbox.marker.moved_elsewhere", marker=path.name, change=change.value)
+            return
         except OSError as error:  # stays in the inbox; the next scan sees the same file (no redelivery)
             log.error("inbox.marker.not_moved", marker=path.name, error=str(error))
             return
@@ -378,13 +379,14 @@ class InboxSource:
             dataset=marker.dataset,
             date=marker.day.isoformat(),
             change=change.value,
-            moved_to=str(target) if target is not None else None,
+            moved_to=str(target),
         )
 
     def _reject(self, path: Path, reason: str) -> str:
         try:
             target = reject(path, self.rejected, reason)
-        except FileNotFoundError:
+        except (FileNotFoundError, MovedElsewhere):
+            log.debug("inbox.marker.rejected_elsewhere", marker=path.name)
             return "gone"
         except OSError as error:
             log.error("inbox.marker.reject_failed", marker=path.name, reason=reason, error=str(error))

@@ -1,4 +1,12 @@
-"""Facts: "dataset D has data for date X", from whichever source said so first."""
+"""Facts: "dataset D has data for date X", from whichever source said so first.
+
+Which reports are *redeliveries* is the sources' rule, not this module's: a source that hands
+over files (the inbox) gives each fact the key of the file it came from (``delivery_key``),
+and a new key from the same source is a redelivery; sources that report the same facts at
+every poll (FlowAPI) give none, and their repeats are confirmations. The planner decides what
+a redelivery does (``on_redelivery``). Several daemons may record the same fact at once: the
+insert skips a row another daemon committed first, and the fact is then recorded against it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, tuple_
+from sqlalchemy import Connection, Engine, Insert, insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 
 from autoflow_watch.store import schema
 from autoflow_watch.store.records import Fact, FactChange, FactTimes
@@ -21,6 +30,8 @@ def _meta_json(fact: Fact) -> str | None:
 
 
 class FactStore:
+    """Records facts (one row per dataset and date) and answers what the planner asks of them."""
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
@@ -49,12 +60,33 @@ class FactStore:
                 ]
             known = self._rows(conn, keys)
             new = [self._new_row(fact, key, now) for fact, key in zip(facts, keys, strict=True) if key not in known]
-            if new:
-                conn.execute(schema.facts.insert(), new)
+            inserted = self._insert_new(conn, new)
+            raced = [key for key in keys if key not in known and key not in inserted]
+            if raced:  # another daemon recorded them since we looked: record against its rows
+                known.update(self._rows(conn, raced))
             return [
-                self._apply(conn, fact, known[key], now) if key in known else FactChange.NEW
+                FactChange.NEW if key in inserted else self._apply(conn, fact, known[key], now)
                 for fact, key in zip(facts, keys, strict=True)
             ]
+
+    @staticmethod
+    def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """Insert rows not stored yet, skipping any another daemon inserted meanwhile; return those inserted."""
+        if not rows:
+            return set()
+        t = schema.facts
+        statement: Insert
+        if conn.dialect.name == "postgresql":
+            statement = postgresql.insert(t).on_conflict_do_nothing(index_elements=[t.c.dataset, t.c.day])
+        elif conn.dialect.name == "sqlite":
+            statement = sqlite.insert(t).on_conflict_do_nothing(index_elements=[t.c.dataset, t.c.day])
+        else:  # pragma: no cover - the two supported backends are above
+            statement = insert(t)
+        inserted: set[tuple[str, str]] = set()
+        for start in range(0, len(rows), KEYS_PER_QUERY):
+            result = conn.execute(statement.returning(t.c.dataset, t.c.day), rows[start : start + KEYS_PER_QUERY])
+            inserted.update((row.dataset, row.day) for row in result)
+        return inserted
 
     def _row(self, conn: Connection, key: tuple[str, str]) -> Any | None:
         return self._rows(conn, [key]).get(key)
@@ -88,12 +120,16 @@ class FactStore:
         t = schema.facts
         day = fact.day.isoformat()
         if row is None:
-            conn.execute(t.insert().values(**self._new_row(fact, (fact.dataset, day), now)))
-            return FactChange.NEW
+            key = (fact.dataset, day)
+            if self._insert_new(conn, [self._new_row(fact, key, now)]):
+                return FactChange.NEW
+            row = self._row(conn, key)  # another daemon inserted it meanwhile
+            assert row is not None
         sources = row.sources.split(",")
         where = (t.c.dataset == fact.dataset) & (t.c.day == day)
-        if fact.source in sources and fact.source == "inbox":
-            if fact.delivery_key is not None and fact.delivery_key == row.delivery_key:
+        delivered = fact.delivery_key is not None  # the source's rule: see the module docstring
+        if fact.source in sources and delivered:
+            if fact.delivery_key == row.delivery_key:
                 return FactChange.CONFIRMED
             conn.execute(
                 t.update()
@@ -108,7 +144,7 @@ class FactStore:
             return FactChange.REDELIVERED
         if fact.source not in sources:
             values: dict[str, object] = {"sources": ",".join([*sources, fact.source])}
-            if fact.source == "inbox":
+            if delivered:
                 values.update(meta_json=_meta_json(fact), delivery_key=fact.delivery_key)
             conn.execute(t.update().where(where).values(**values))
         return FactChange.CONFIRMED
