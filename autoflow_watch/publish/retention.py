@@ -6,6 +6,8 @@ condition protects a backfill — reports for last year's dates published this m
 kept ``keep_days`` like any other, instead of vanishing within the hour.
 Failed attempts (``_failed/``) older than ``keep_days`` go the same way. A folder is renamed
 into the staging area before it is deleted, so readers see it complete or not at all.
+Daemons sharing an outbox may apply retention at the same moment: a folder one of them
+removed is skipped by the others (each reports only what it removed itself).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def _workflow_folders(outbox: Path) -> list[Path]:
 
 
 def _old_reports(outbox: Path, workflow: Path, cutoff: dt.date) -> list[Path]:
-    dates = sorted((p for p in workflow.iterdir() if p.is_dir() and is_date_name(p.name)), key=lambda p: p.name)
+    dates = sorted((p for p in _entries(workflow) if p.is_dir() and is_date_name(p.name)), key=lambda p: p.name)
     complete = complete_dates(outbox, workflow.name)
     protected = complete[0] if complete else (dates[-1].name if dates else None)
     old = []
@@ -58,19 +60,33 @@ def _old_failures(outbox: Path, cutoff: dt.date) -> list[Path]:
     root = outbox / FAILED
     if not root.is_dir():
         return old
-    for workflow in sorted(p for p in root.iterdir() if p.is_dir()):
-        for day in sorted(p for p in workflow.iterdir() if p.is_dir() and is_date_name(p.name)):
+    for workflow in sorted(p for p in _entries(root) if p.is_dir()):
+        for day in sorted(p for p in _entries(workflow) if p.is_dir() and is_date_name(p.name)):
             if dt.date.fromisoformat(day.name) >= cutoff:
                 continue
-            for attempt in sorted(p for p in day.iterdir() if p.is_dir()):
-                if dt.date.fromtimestamp(attempt.stat().st_mtime) < cutoff:
+            for attempt in sorted(p for p in _entries(day) if p.is_dir()):
+                try:
+                    filed = dt.date.fromtimestamp(attempt.stat().st_mtime)
+                except FileNotFoundError:
+                    continue  # removed meanwhile by another daemon's retention
+                if filed < cutoff:
                     old.append(attempt)
     return old
 
 
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except FileNotFoundError:
+        return []
+
+
 def _prune_empty(folder: Path, stop: Path) -> None:
-    while folder != stop and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
+    while folder != stop and folder.is_dir() and not _entries(folder):
+        try:
+            folder.rmdir()
+        except OSError:  # filled or removed meanwhile by another daemon
+            return
         folder = folder.parent
 
 
@@ -82,10 +98,10 @@ def apply_retention(outbox: Path, keep_days: int, today: dt.date) -> list[Path]:
     removed: list[Path] = []
     for workflow in _workflow_folders(outbox):
         for folder in _old_reports(outbox, workflow, cutoff):
-            discard(outbox, folder)
-            removed.append(folder)
+            if discard(outbox, folder):
+                removed.append(folder)
     for attempt in _old_failures(outbox, cutoff):
-        discard(outbox, attempt)
-        removed.append(attempt)
+        if discard(outbox, attempt):
+            removed.append(attempt)
         _prune_empty(attempt.parent, outbox / FAILED)
     return removed

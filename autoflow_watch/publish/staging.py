@@ -109,16 +109,22 @@ def atomic_write_text(outbox: Path, path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
-def discard(outbox: Path, folder: Path) -> None:
-    """Remove ``folder`` at once for readers: rename it into staging, then delete it there."""
+def discard(outbox: Path, folder: Path) -> bool:
+    """Remove ``folder`` at once for readers: rename it into staging, then delete it there.
+
+    Returns False when it was gone already (another daemon sharing the outbox removed it).
+    """
     trash = outbox / STAGING / staging_name(".removed")
     trash.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(folder, trash)
+    except FileNotFoundError:
+        return False
     except OSError:
         shutil.rmtree(folder, ignore_errors=True)
-        return
+        return True
     shutil.rmtree(trash, ignore_errors=True)
+    return True
 
 
 _OWNED = re.compile(r"^p(?P<pid>\d+)_[0-9a-f]{32}_(?P<rest>.+)$")
