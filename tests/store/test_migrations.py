@@ -103,9 +103,7 @@ def test_a_current_store_is_left_as_it_is(store_url):
 
 def test_a_store_at_a_revision_not_known_is_refused(store_url):
     from_the_future(store_url)
-    with pytest.raises(
-        StoreError, match="'0099_from_the_future'.*newer autoflow-watch wrote it; upgrade autoflow-watch"
-    ):
+    with pytest.raises(StoreError, match=r"'0099_from_the_future'.*newer autoflow-watch wrote it; upgrade"):
         Store(store_url)
 
 
