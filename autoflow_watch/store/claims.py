@@ -1,8 +1,9 @@
 """Claiming the next due run: one daemon per run, however many share the store.
 
 On PostgreSQL one query picks and locks the oldest due run, skipping rows that other daemons
-have locked at that moment (``SELECT … FOR UPDATE SKIP LOCKED``): claimers never wait for each
-other and never fail a compare-and-set against each other. SQLite has no row locks (and one
+have locked at that moment (``SELECT … FOR UPDATE SKIP LOCKED``), and takes it: it is the
+sub-select of the UPDATE that makes the run ours. Claimers never wait for each other and never
+fail a compare-and-set against each other. SQLite has no row locks (and one
 daemon per store): there a candidate is taken with a compare-and-set on its state and attempt
 count, and the next candidate tried when another process won it.
 """
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, String, and_, case, cast, or_, select
 
 from autoflow_watch.store import schema
 from autoflow_watch.store.attempts import AttemptJournal, this_holder
@@ -49,18 +50,44 @@ def claim_next(
 def _claim_skip_locked(
     engine: Engine, owner: str, max_attempts: Mapping[str, int], lease_ttl: timedelta, now: float
 ) -> Claim | None:
-    query = (
-        select(R.c.id, R.c.workflow, R.c.reference_date, R.c.state, R.c.attempts)
+    """One UPDATE takes the run that its sub-select picked and locked; then the attempt row, same transaction."""
+    attempt = R.c.attempts + 1
+    suffix = uuid.uuid4().hex[:8]
+    pick = (
+        select(R.c.id)
         .where(_due(now, list(max_attempts)))
         .order_by(R.c.reference_date, R.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    take = (
+        R.update()
+        .where(R.c.id == pick)
+        .values(
+            state=RunState.RUNNING.value,
+            attempts=attempt,
+            max_attempts=case(dict(max_attempts), value=R.c.workflow),
+            run_id=R.c.workflow + "-" + R.c.reference_date + "-a" + cast(attempt, String) + "-" + suffix,
+            lease_owner=owner,
+            lease_expires_at=now + lease_ttl.total_seconds(),
+            holder=this_holder(),
+            started_at=now,
+            finished_at=None,
+            updated_at=now,
+            next_attempt_at=None,
+        )
+        .returning(R.c.id, R.c.workflow, R.c.reference_date, R.c.attempts, R.c.run_id)
     )
     with engine.begin() as conn:
-        row = conn.execute(query).first()
+        row = conn.execute(take).first()
         if row is None:
             return None
-        return _take(conn, row, owner, max_attempts[row.workflow], lease_ttl, now)
+        AttemptJournal.open(conn, row.id, row.run_id, row.attempts, owner, now)
+    day = dt.date.fromisoformat(row.reference_date)
+    return Claim(
+        pk=row.id, workflow=row.workflow, reference_date=day, run_id=row.run_id, attempt=row.attempts, started_at=now
+    )
 
 
 def _claim_compare_and_set(
