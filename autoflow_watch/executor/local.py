@@ -9,7 +9,10 @@ scan, so the workers' imports and first kernels overlap the daemon's own start.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -21,6 +24,7 @@ from autoflow_watch.executor.events import StopReason
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.executor.worker_handle import WorkerHandle
 from autoflow_watch.logs import get_logger
+from autoflow_watch.processes import alive
 from autoflow_watch.store.records import Claim
 
 log = get_logger("autoflow_watch.executor")
@@ -39,7 +43,9 @@ class LocalExecutor:
         on_done: OnDone,
     ) -> None:
         self._settings = settings
-        self._folder = work / WORKERS_FOLDER
+        # one folder per daemon: several daemons may share a [paths] work folder (one config, one host)
+        self._root = work / WORKERS_FOLDER
+        self._folder = self._root / f"{socket.gethostname()}-p{os.getpid()}"
         self._environment = environment
         self._on_event, self._on_done = on_event, on_done
         self._hint = Hint([])
@@ -49,7 +55,7 @@ class LocalExecutor:
 
     # -- the daemon's view ---------------------------------------------------------------------------
     def start(self, hint: Hint) -> None:
-        shutil.rmtree(self._folder, ignore_errors=True)  # what workers of a killed daemon left
+        _remove_leftovers(self._root)  # what workers of a killed daemon left, never a live one's
         self._hint = hint
         with self._lock:
             while len(self._workers) < self._settings.workers:
@@ -143,3 +149,17 @@ class LocalExecutor:
             if sum(1 for w in self._workers if not w.retiring) < self._settings.workers:
                 log.info("worker.replaced", worker=worker.name, runs=worker.runs_served)
                 self._spawn()
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Remove the worker folders of daemons on this host that are gone (and of older versions)."""
+    try:
+        entries = list(root.iterdir())
+    except FileNotFoundError:
+        return
+    host = socket.gethostname()
+    for entry in entries:
+        match = re.fullmatch(r"(?P<host>.+)-p(?P<pid>\d+)", entry.name)
+        if match is not None and (match["host"] != host or alive(int(match["pid"]))):
+            continue  # another host's daemon, or a live one here: its workers are using it
+        shutil.rmtree(entry, ignore_errors=True)
