@@ -67,7 +67,8 @@ def worker_environment(config: Config, json_logs: bool) -> dict[str, str]:
 
 def pool_settings(config: Config) -> PoolSettings:
     execution = config.app.execution
-    return PoolSettings(execution.max_parallel_runs, execution.warm_kernels, execution.worker_max_runs)
+    renders = any(nb.report and nb.report.formats for wf in config.workflows.values() for nb in wf.notebooks)
+    return PoolSettings(execution.max_parallel_runs, execution.warm_kernels, execution.worker_max_runs, renders)
 
 
 def kernel_hint(config: Config, token: str | None) -> Hint:

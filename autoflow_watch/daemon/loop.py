@@ -55,19 +55,28 @@ class Daemon:
         self.once = once
         self.json_logs = json_logs
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.ctx = Context(config=config, store=Store(config.state_url), owner=owner)
         self.lock = InstanceLock.for_store(config.state_url)
+        if self.lock is not None:
+            self.lock.acquire()  # a second daemon is refused before it starts anything
+        self._worker_config = config  # what workers are started with (the current config)
+        self.executor: Executor = LocalExecutor(
+            pool_settings(config),
+            config.app.paths.work,
+            lambda: worker_environment(self._worker_config, self.json_logs),
+            on_event=self._on_run_event,
+            on_done=self._on_run_done,
+        )
+        config.app.paths.work.mkdir(parents=True, exist_ok=True)
+        self.executor.start(kernel_hint(config, None))  # workers import and boot kernels while the store opens
+        try:
+            self.ctx = Context(config=config, store=Store(config.state_url), owner=owner)
+        except BaseException:
+            self.executor.shutdown(0)
+            raise
         self.notifier = Notifier.from_environment()
         self.health = Health()
         self.reporting = Reporting(self.ctx, self.health)  # [notify] and [metrics]
         self.sources = Sources(self.ctx, self.reporting.rejected_marker, self.reporting.source_error)
-        self.executor: Executor = LocalExecutor(
-            pool_settings(config),
-            config.app.paths.work,
-            lambda: worker_environment(self.config, self.json_logs),
-            on_event=self._on_run_event,
-            on_done=self._on_run_done,
-        )
         self._done: queue.Queue[Execution] = queue.Queue()
         self._stopping = threading.Event()
         self._reload = threading.Event()
@@ -84,8 +93,6 @@ class Daemon:
     # -- start-up --------------------------------------------------------------------------------
     def run(self) -> int:
         """Run until SIGTERM (or, with ``once``, until nothing is due); return the exit code."""
-        if self.lock is not None:
-            self.lock.acquire()
         try:
             self._install_signals()
             self._start_up()
@@ -101,7 +108,7 @@ class Daemon:
         paths = self.config.app.paths
         for folder in (paths.inbox, paths.outbox, paths.work):
             folder.mkdir(parents=True, exist_ok=True)
-        self.executor.start(self._kernel_hint())  # workers import and start kernels while we scan
+        self.executor.reconfigure(pool_settings(self.config), self._kernel_hint())  # now with the token
         removed = clean_staging(paths.outbox)
         if removed:
             log.info("outbox.staging_cleaned", removed=removed)
@@ -354,6 +361,7 @@ class Daemon:
         if new.app.flowdb != self.config.app.flowdb:
             log.warning("config.flowdb_changed_need_restart", config=str(new.source))
         self.ctx.config = new
+        self._worker_config = new
         self.sources.reconfigure()
         self.executor.reconfigure(pool_settings(new), self._kernel_hint())
         self.reporting.workflows_changed()

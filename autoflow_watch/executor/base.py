@@ -36,6 +36,7 @@ class PoolSettings:
     workers: int
     warm_kernels: int = 1
     worker_max_runs: int = 100
+    renders: bool = True  # some workflow publishes a report: workers import nbconvert and WeasyPrint at start
 
 
 @dataclass(frozen=True)

@@ -83,9 +83,10 @@ class LocalExecutor:
 
     def reconfigure(self, settings: PoolSettings, hint: Hint) -> None:
         with self._lock:
-            changed = (settings.warm_kernels, settings.worker_max_runs) != (
+            changed = (settings.warm_kernels, settings.worker_max_runs, settings.renders) != (
                 self._settings.warm_kernels,
                 self._settings.worker_max_runs,
+                self._settings.renders,
             )
             self._settings, self._hint = settings, hint
             current = [w for w in self._workers if not w.retiring]
@@ -130,6 +131,7 @@ class LocalExecutor:
             name,
             self._settings.warm_kernels,
             self._settings.worker_max_runs,
+            self._settings.renders,
             self._environment(),
             self._folder / name,
             self._hint,

@@ -172,6 +172,8 @@ class WarmKernels:
         """
         self._cancel_pending_fill()  # this is the newer prediction of what comes next
         self.reap()
+        if upcoming and len(upcoming) < self.warm:  # more runs of the same workflow are the likeliest next
+            upcoming = upcoming + [upcoming[-1]] * (self.warm - len(upcoming))
         wanted = [(p, _digest(token if p.with_token else None)) for p in upcoming[: self.warm]]
         keep: list[Kernel] = []
         for kernel in self.idle:

@@ -1,4 +1,4 @@
-"""A long-lived worker process: ``python -m autoflow_watch.executor.worker WARM_KERNELS FOLDER``.
+"""A long-lived worker process: ``python -m autoflow_watch.executor.worker WARM_KERNELS FOLDER [--render]``.
 
 It serves one attempt at a time, for many attempts: commands come as JSON lines on stdin
 (:mod:`autoflow_watch.executor.events`), events go back as JSON lines on a private copy of
@@ -37,7 +37,6 @@ from autoflow_watch.executor.events import (
     decode,
 )
 from autoflow_watch.executor.job import KernelProfile, WorkerResult
-from autoflow_watch.executor.run_steps import AttemptRunner
 from autoflow_watch.executor.warm_kernels import WarmKernels
 from autoflow_watch.logs import bind_run, configure, get_logger
 from autoflow_watch.secrets import TOKEN_ENV, register_secret
@@ -90,6 +89,8 @@ class Worker:
         register_secret(command.token)  # never in a log line or a published file
         if command.job.flowapi_token and command.token:
             self.hint_token = command.token
+        from autoflow_watch.executor.run_steps import AttemptRunner  # imported before WorkerReady
+
         runner = AttemptRunner(command.job, command.token, self.kernels, self.channel.emit)
         try:
             result = runner.run(self.hint or command.job.kernel_profiles()[:1])
@@ -144,13 +145,18 @@ async def _read_when_ready(loop: asyncio.AbstractEventLoop, fd: int) -> bytes:
     return os.read(fd, 1 << 16)
 
 
-def _warm_imports() -> None:
-    """What every run needs, imported once per worker rather than once per run."""
-    import papermill  # noqa: F401
-    import scrapbook  # noqa: F401
-    import weasyprint  # noqa: F401
+def _warm_imports(renders: bool) -> None:
+    """What every run needs, imported once per worker rather than once per run.
 
-    import autoflow_watch.render.report  # noqa: F401  (nbconvert, WeasyPrint)
+    The renderers (nbconvert, WeasyPrint) only when some workflow publishes a report; a
+    config without one imports them if it ever gets one (after a reload).
+    """
+    import autoflow_watch.executor.run_steps
+
+    if renders:
+        import weasyprint  # noqa: F401
+
+        import autoflow_watch.render.report  # noqa: F401  (nbconvert)
 
 
 def main(argv: list[str]) -> int:
@@ -163,7 +169,7 @@ def main(argv: list[str]) -> int:
     configure(
         os.environ.get("AUTOFLOW_WATCH_LOG_LEVEL", "info"), json_lines=os.environ.get("AUTOFLOW_WATCH_LOG_JSON") == "1"
     )
-    warm, folder = int(argv[0]), Path(argv[1])
+    warm, folder, renders = int(argv[0]), Path(argv[1]), "--render" in argv[2:]
     folder.mkdir(parents=True, exist_ok=True)
     base_env = {k: v for k, v in os.environ.items() if k not in (processes.PARENT_PID_ENV, TOKEN_ENV)}
     kernels = WarmKernels(
@@ -180,7 +186,7 @@ def main(argv: list[str]) -> int:
         if first.startswith('{"type": "hint"'):
             worker.take_hint(KernelHint.from_fields(json.loads(first)))
             first = ""
-        _warm_imports()
+        _warm_imports(renders)
         channel.emit(WorkerReady(os.getpid()))
         worker.serve(itertools.chain([first] if first else [], commands))
     finally:

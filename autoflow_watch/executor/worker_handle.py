@@ -65,6 +65,7 @@ class WorkerHandle:
         name: str,
         warm_kernels: int,
         max_runs: int,
+        renders: bool,
         env: dict[str, str],
         folder: Path,
         hint: Hint,
@@ -75,6 +76,7 @@ class WorkerHandle:
         self.name = name
         self.max_runs = max_runs
         self._warm = warm_kernels
+        self._renders = renders
         self._env = env
         self._folder = folder
         self._hint = hint
@@ -177,7 +179,8 @@ class WorkerHandle:
         self._folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
             process = subprocess.Popen(
-                [sys.executable, "-m", "autoflow_watch.executor.worker", str(self._warm), str(self._folder)],
+                [sys.executable, "-m", "autoflow_watch.executor.worker", str(self._warm), str(self._folder)]
+                + (["--render"] if self._renders else []),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=None,
