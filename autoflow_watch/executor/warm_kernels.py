@@ -142,15 +142,19 @@ class WarmKernels:
         self.reap()
         wanted = _digest(token if profile.with_token else None)
         for kernel in list(self.idle):
-            if kernel.exited():  # failed to start, or died while waiting (out of memory, killed)
+            if kernel.exited():
                 self.idle.remove(kernel)
-                self._retire(kernel, now=True)
-                log.warning("kernel.start_failed.retrying", pid=kernel.pid, warm=True, code=kernel.exit_code())
+                self._dead_before_use(kernel)
             elif kernel.profile == profile and kernel.token_digest == wanted:
                 self.idle.remove(kernel)
                 if self._readied(kernel):
                     return kernel, True
         return self._start(profile, token), False
+
+    def _dead_before_use(self, kernel: Kernel) -> None:
+        """A pre-started kernel that failed to start, or died while waiting (out of memory, killed)."""
+        self._retire(kernel, now=True)
+        log.warning("kernel.start_failed.retrying", pid=kernel.pid, warm=True, code=kernel.exit_code())
 
     def _readied(self, kernel: Kernel) -> bool:
         """Wait for a pre-started kernel's client to be ready (usually it is); False if it never will be."""
@@ -178,7 +182,9 @@ class WarmKernels:
         keep: list[Kernel] = []
         for kernel in self.idle:
             key = (kernel.profile, kernel.token_digest)
-            if key in wanted and not kernel.exited():
+            if kernel.exited():
+                self._dead_before_use(kernel)
+            elif key in wanted:
                 wanted.remove(key)
                 keep.append(kernel)
             else:

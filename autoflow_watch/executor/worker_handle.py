@@ -127,8 +127,9 @@ class WorkerHandle:
         self._send(RunCommand(job, token if job.flowapi_token else None))
 
     def send_hint(self, hint: Hint) -> None:
-        self._hint = hint
-        self._send(KernelHint(hint.profiles, hint.token))
+        if hint != self._hint:
+            self._hint = hint
+            self._send(KernelHint(hint.profiles, hint.token))
 
     def retire(self) -> None:
         """Finish the attempt in hand (if any), then exit; the pool starts a replacement."""
