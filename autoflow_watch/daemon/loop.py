@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from autoflow_watch.config import Config, ConfigError, load_config
 from autoflow_watch.daemon.completion import conclude
 from autoflow_watch.daemon.context import Context
+from autoflow_watch.daemon.executors import executor_changed, make_executor
 from autoflow_watch.daemon.health import Health, WatchdogPinger
 from autoflow_watch.daemon.jobs import build_job, kernel_hint, pool_settings, worker_environment
 from autoflow_watch.daemon.lock import InstanceLock
@@ -37,7 +38,6 @@ from autoflow_watch.daemon.sources import Sources
 from autoflow_watch.executor.base import Execution, Executor, Hint
 from autoflow_watch.executor.events import KernelAssigned, RunEvent, StepChanged, StopReason
 from autoflow_watch.executor.job import RunJob
-from autoflow_watch.executor.local import LocalExecutor
 from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.outbox import apply_retention, clean_staging
@@ -61,12 +61,8 @@ class Daemon:
         self.health = Health()
         self.reporting = Reporting(self.ctx, self.health)  # [notify] and [metrics]
         self.sources = Sources(self.ctx, self.reporting.rejected_marker, self.reporting.source_error)
-        self.executor: Executor = LocalExecutor(
-            pool_settings(config),
-            config.app.paths.work,
-            lambda: worker_environment(self.config, self.json_logs),
-            on_event=self._on_run_event,
-            on_done=self._on_run_done,
+        self.executor: Executor = make_executor(
+            config, lambda: worker_environment(self.config, self.json_logs), self._on_run_event, self._on_run_done
         )
         self._done: queue.Queue[Execution] = queue.Queue()
         self._stopping = threading.Event()
@@ -113,13 +109,6 @@ class Daemon:
             all_running=self.lock is not None,
             on_finished=self.reporting.attempt_ended,
         )
-        if self.config.app.execution.backend != "local":
-            log.warning(
-                "execution.backend_not_available",
-                backend=self.config.app.execution.backend,
-                using="local",
-                hint="this version runs notebooks on the local executor only; runs go on here",
-            )
         self.sources.start(once=self.once)
         # the main loop may be stuck for at most one watchdog period (WatchdogSec) before pings stop
         interval = self.notifier.watchdog_interval
@@ -207,7 +196,7 @@ class Daemon:
         limit = self.config.app.execution.max_parallel_runs
         attempts = {name: wf.max_attempts for name, wf in self.config.workflows.items()}
         ttl = self.config.app.execution.lease_timeout
-        while self.executor.active() < limit and not self._stopping.is_set():
+        while self.executor.active() < limit and self.executor.accepting() and not self._stopping.is_set():
             claim = self.ctx.store.runs.claim_next(self.ctx.owner, attempts, ttl)
             if claim is None:
                 break
@@ -353,6 +342,8 @@ class Daemon:
             log.warning("config.notify_or_metrics_changed_need_restart", config=str(new.source))
         if new.app.flowdb != self.config.app.flowdb:
             log.warning("config.flowdb_changed_need_restart", config=str(new.source))
+        if executor_changed(self.config, new):
+            log.warning("config.backend_changed_need_restart", config=str(new.source))
         self.ctx.config = new
         self.sources.reconfigure()
         self.executor.reconfigure(pool_settings(new), self._kernel_hint())
