@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch.executor.base import Execution, OnDone, OnEvent, cut_short
-from autoflow_watch.executor.dask_task import UPSTREAM_FOLDER, NotebookReturn, NotebookTask, SealedToken, WorkerLost
+from autoflow_watch.executor.dask_task import (
+    UPSTREAM_FOLDER,
+    NotebookReturn,
+    NotebookTask,
+    SealedToken,
+    WorkerLost,
+    forget_first_execution,
+)
 from autoflow_watch.executor.events import Message, RunEvent, StepChanged, StopReason
 from autoflow_watch.executor.job import NotebookJob, NotebookOutcome, RunJob, WorkerResult, kernel_log_path
 from autoflow_watch.executor.params import notebook_parameters
@@ -140,9 +147,7 @@ class DaskAttempt:
 
     def _run_on_cluster(self, notebook: NotebookJob) -> NotebookReturn | None:
         """Submit the notebook's task and wait for it; None when the daemon stopped the attempt meanwhile."""
-        from distributed import Variable
-
-        from autoflow_watch.executor.dask_task import MARKER_PREFIX, run_notebook
+        from autoflow_watch.executor.dask_task import run_notebook
 
         client = self._client()
         if client is None:
@@ -165,7 +170,8 @@ class DaskAttempt:
         finally:
             with self._lock:
                 self._future = None
-            _forget_marker(client, Variable, MARKER_PREFIX + key)
+            with contextlib.suppress(Exception):  # the scheduler is gone, and the marker with it
+                forget_first_execution(client, key)
 
     def _task(self, notebook: NotebookJob) -> NotebookTask:
         """The notebook as bytes with its parameters; its upstream notebooks' executed copies travel with it."""
@@ -244,8 +250,3 @@ def _cancel_and_kill(client: Any, future: Any) -> None:
         client.run(kill_kernels, str(future.key), wait=True, on_error="ignore")
     except Exception as error:
         log.warning("run.dask.kill_failed", error=str(error)[:300])
-
-
-def _forget_marker(client: Any, variable: Any, name: str) -> None:
-    with contextlib.suppress(Exception):  # the scheduler is gone, and the marker with it
-        variable(name, client=client).delete()

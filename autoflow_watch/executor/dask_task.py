@@ -148,19 +148,34 @@ def kernel_names(names: list[str], dask_worker: Any = None) -> dict[str, list[st
 
 # -- inside the task ------------------------------------------------------------------------------------
 def _claim_first_execution(key: str, address: str, notebook: str) -> None:
-    """Record on the scheduler that the task began here; refuse when an earlier execution began elsewhere."""
-    from distributed import Variable
+    """Record on the scheduler that the task began here; refuse when an earlier execution began elsewhere.
 
-    marker = Variable(MARKER_PREFIX + key)
-    try:
-        earlier = marker.get(timeout=0)
-    except TimeoutError:
-        marker.set(address)
+    An ``Event`` is the flag (asking for an unset one is no error on the scheduler); a
+    ``Variable`` beside it keeps the address of the worker that began it, for the error.
+    """
+    from distributed import Event, Variable
+
+    began, where = Event(MARKER_PREFIX + key), Variable(MARKER_PREFIX + key)
+    if not began.is_set():
+        where.set(address)
+        began.set()
         return
+    try:
+        earlier = where.get(timeout=5)
+    except TimeoutError:
+        earlier = "(unknown)"
     raise WorkerLost(
         f"Dask worker {earlier} was lost while it ran notebook {notebook!r}; "
         "the scheduler rescheduled it, and it is not run a second time within one attempt"
     )
+
+
+def forget_first_execution(client: Any, key: str) -> None:
+    """The daemon's clean-up once a task has ended: the scheduler keeps no marker of it."""
+    from distributed import Event, Variable
+
+    Variable(MARKER_PREFIX + key, client=client).delete()
+    Event(MARKER_PREFIX + key, client=client).clear()
 
 
 def _execute_in(folder: Path, key: str, worker: Any, task: NotebookTask) -> NotebookReturn:

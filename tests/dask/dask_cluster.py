@@ -7,6 +7,7 @@ optionally as another OS user made for the test run, who cannot read the daemon'
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -35,7 +36,9 @@ class ThrowawayUser:
 
     def __init__(self) -> None:
         self.name = f"afwdask{uuid.uuid4().hex[:6]}"
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", self.name], check=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", self.name], check=True
+        )
         entry = pwd.getpwnam(self.name)
         self.uid, self.gid = entry.pw_uid, entry.pw_gid
         self.home = Path(tempfile.mkdtemp(prefix="afw-dask-home-"))
@@ -86,15 +89,23 @@ class DaskCluster:
         local = Path(tempfile.mkdtemp(prefix=f"afw-dask-{name}-"))
         env = dict(os.environ)
         prefix: list[str] = []
-        nanny: list[str] = []
+        dask = DASK
         if user is not None:
             os.chown(local, user.uid, user.gid)
             prefix = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--"]
-            nanny = ["--no-nanny"]  # multiprocessing's resource tracker cannot start under setpriv here
-            env.update(HOME=str(user.home), USER=user.name, LOGNAME=user.name)
+            environment = worker_environment(Path(__file__).resolve().parents[2])
+            dask = str(environment / "bin" / "dask")
+            env.update(
+                HOME=str(user.home),
+                USER=user.name,
+                LOGNAME=user.name,
+                PATH=f"{environment / 'bin'}:/usr/bin:/bin",
+                PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+            )
+            env.pop("VIRTUAL_ENV", None)
         args = [
             *prefix,
-            DASK,
+            dask,
             "worker",
             self.address,
             "--nthreads",
@@ -107,7 +118,6 @@ class DaskCluster:
             str(local),
             "--name",
             name,
-            *nanny,
         ]
         log = self._log(name)
         process = subprocess.Popen(
@@ -150,15 +160,11 @@ class DaskCluster:
         for process in [*self.workers, self.scheduler]:
             if process is not None and process.poll() is None:
                 pids = descendants(process.pid)
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 for pid in pids:
-                    try:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
                 process.wait(timeout=30)
         time.sleep(0.1)
 
@@ -180,6 +186,7 @@ def worker_environment(repo: Path) -> Path:
     Kept between runs under /tmp, keyed by pyproject.toml.
     """
     import hashlib
+
     import tomllib
 
     pyproject = (repo / "pyproject.toml").read_bytes()
