@@ -163,7 +163,7 @@ def test_run_timeout_on_the_cluster_kills_the_remote_kernel(tmp_path: Path, clus
 def test_sigterm_of_the_daemon_leaves_nothing_of_its_own_alive(tmp_path: Path, cluster: DaskCluster) -> None:
     cluster.start_worker()
     cluster.wait_workers(1)
-    config = _hold_project(tmp_path, cluster.address, execution='shutdown_grace = "1s"')
+    config = _hold_project(tmp_path, cluster.address)  # shutdown_grace 5s
     daemon = DaemonProcess(config).start()
     (tmp_path / "var" / "inbox" / "calls_2026-11-24.ready").touch()
     [kernel] = wait_for(cluster.kernels, 120, what="the notebook's kernel on the worker")
