@@ -160,7 +160,8 @@ class Daemon:
                 self.ctx.wake.clear()
                 continue
             outage.answered()
-            if self.once and not claimed and self.executor.active() == 0 and self._done.empty():
+            idle = not claimed and self.executor.active() == 0 and self._done.empty()
+            if self.once and idle and self.executor.accepting():  # a Dask scheduler not yet reached is waited for
                 break
             self.ctx.wake.wait(timeout=1.0)
             self.ctx.wake.clear()
