@@ -51,7 +51,8 @@ def test_missing_tls_files_are_named(tmp_path: Path, project: Path) -> None:
 
 def test_the_token_is_in_no_repr_or_str_of_a_task_yet_travels(tmp_path: Path) -> None:
     notebook = NotebookJob("nb", str(tmp_path / "nb.ipynb"), [], ["reference_date"], "0" * 64)
-    job = RunJob("wf", "2026-11-24", "wf-2026-11-24-a1-x", 1, 0.0, [], {}, [notebook], str(tmp_path), "python3", 1, 1, 1)
+    run_id, work = "wf-2026-11-24-a1-x", str(tmp_path)
+    job = RunJob("wf", "2026-11-24", run_id, 1, 0.0, [], {}, [notebook], work, "python3", 1, 1, 1)
     secret = "eyJhbGciOiJIUzI1NiJ9.sEcReTtOkEnPaYlOaD.sIgNaTuRe123"
     task = NotebookTask(job, notebook, {"reference_date": "2026-11-24"}, b"{}", {}, SealedToken(secret))
     for shown in (repr(task), str(task), repr(task.token), str(task.token), repr((task,)), str([task])):
