@@ -203,3 +203,13 @@ def worker_environment(repo: Path) -> Path:
     os.chmod(folder, 0o755)
     done.touch()
     return folder
+
+
+def use_dask(config: Path, address: str, execution: str = "") -> Path:
+    """Point a test project's config at the cluster (and set extra [execution] keys)."""
+    text = config.read_text(encoding="utf-8")
+    text = text.replace(
+        "[execution]\n", f'[execution]\nbackend = "dask"\ndask_scheduler = "{address}"\n{execution}\n', 1
+    )
+    config.write_text(text, encoding="utf-8")
+    return config

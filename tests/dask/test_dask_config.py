@@ -6,7 +6,7 @@ import pickle
 from pathlib import Path
 
 import pytest
-from conftest import use_dask
+from dask_cluster import use_dask
 
 from autoflow_watch.config import ConfigError, load_config
 from autoflow_watch.executor.dask_task import NotebookTask, SealedToken

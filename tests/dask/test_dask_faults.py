@@ -10,9 +10,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import use_dask
 from daemon_process import DaemonProcess, alive_pids, descendants, wait_for
-from dask_cluster import DaskCluster
+from dask_cluster import DaskCluster, use_dask
 from notebooks import write_notebook
 from project_files import FAST_EXECUTION_TOML, PATHS_TOML
 

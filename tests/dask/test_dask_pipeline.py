@@ -8,9 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import use_dask
 from daemon_process import DaemonProcess, descendants, wait_for
-from dask_cluster import DaskCluster, ThrowawayUser
+from dask_cluster import DaskCluster, ThrowawayUser, use_dask
 from notebooks import write_notebook
 from project_files import make_project
 
