@@ -115,6 +115,14 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
     try:
         if args.command == "validate":
+            if config.app.execution.backend == "dask":
+                from autoflow_watch.executor.dask_check import cluster_problems
+
+                problems = cluster_problems(config)
+                for line in problems:
+                    error_line(f"config error: {line}")
+                if problems:
+                    return EXIT_USAGE
             sys.stdout.write(
                 f"{config.source}: OK, {len(config.workflows)} workflow(s): {', '.join(sorted(config.workflows))}\n"
             )

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from autoflow_watch.config.build import build_workflow
+from autoflow_watch.config.dask import dask_problems, resolve_dask_paths
 from autoflow_watch.config.errors import ConfigError, problem
 from autoflow_watch.config.model import AppConfig
 from autoflow_watch.config.notebooks import installed_kernels
@@ -67,11 +68,9 @@ def load_config(path: str | Path) -> Config:
     elif any(w.flowapi_token for w in workflows.values()):
         problems.append(problem(source, "workflow", "flowapi_token = true needs a [flowapi] section"))
     problems += _flowdb_problems(source, app)
-    if app.execution.backend == "dask" and not app.execution.dask_scheduler:
-        problems.append(
-            problem(source, "execution.dask_scheduler", 'backend = "dask" needs dask_scheduler = "tcp://host:8786"')
-        )
-    problems += _kernel_problems(source, app)
+    problems += dask_problems(source, app.execution)
+    if app.execution.backend == "local":  # with Dask the kernels live on the workers: `validate` asks them
+        problems += _kernel_problems(source, app)
     problems += _notify_problems(source, app)
     if app.execution.lease_renew_interval >= app.execution.lease_timeout:
         problems.append(
@@ -199,7 +198,7 @@ def _resolve_paths(app: AppConfig, base: Path) -> AppConfig:
         update["metrics"] = app.metrics.model_copy(update={"textfile": absolute(app.metrics.textfile)})
     if app.flowdb is not None and app.flowdb.password_file is not None:
         update["flowdb"] = app.flowdb.model_copy(update={"password_file": absolute(app.flowdb.password_file)})
-    return app.model_copy(update=update)
+    return resolve_dask_paths(app.model_copy(update=update), absolute)
 
 
 def resolve_sqlite_url(url: str, base: Path) -> str:

@@ -45,9 +45,18 @@ class PathsConfig(_Strict):
     state: str = "sqlite:///var/state/autoflow.db"
 
 
+class DaskTlsConfig(_Strict):
+    """The files of Dask's TLS security for ``tls://`` schedulers (relative paths: to the config file)."""
+
+    ca_file: Path
+    cert: Path
+    key: Path
+
+
 class ExecutionConfig(_Strict):
     backend: Literal["local", "dask"] = "local"
     dask_scheduler: str | None = None
+    dask_tls: DaskTlsConfig | None = None
     max_parallel_runs: int = Field(2, ge=1, le=256)
     kernel: str = "python3"
     cell_timeout: Duration = timedelta(minutes=10)

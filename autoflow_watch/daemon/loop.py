@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from autoflow_watch.config import Config, ConfigError, load_config
 from autoflow_watch.daemon.completion import conclude
 from autoflow_watch.daemon.context import Context
+from autoflow_watch.daemon.executors import executor_changed, make_executor
 from autoflow_watch.daemon.health import Health, WatchdogPinger
 from autoflow_watch.daemon.jobs import build_job, kernel_hint, pool_settings, worker_environment
 from autoflow_watch.daemon.lock import InstanceLock
@@ -37,7 +38,6 @@ from autoflow_watch.daemon.sources import Sources
 from autoflow_watch.executor.base import Execution, Executor, Hint
 from autoflow_watch.executor.events import KernelAssigned, RunEvent, StepChanged, StopReason
 from autoflow_watch.executor.job import RunJob
-from autoflow_watch.executor.local import LocalExecutor
 from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.outbox import apply_retention, clean_staging
@@ -59,12 +59,11 @@ class Daemon:
         if self.lock is not None:
             self.lock.acquire()  # a second daemon is refused before it starts anything
         self._worker_config = config  # what workers are started with (the current config)
-        self.executor: Executor = LocalExecutor(
-            pool_settings(config),
-            config.app.paths.work,
+        self.executor: Executor = make_executor(
+            config,
             lambda: worker_environment(self._worker_config, self.json_logs),
-            on_event=self._on_run_event,
-            on_done=self._on_run_done,
+            self._on_run_event,
+            self._on_run_done,
         )
         config.app.paths.work.mkdir(parents=True, exist_ok=True)
         self.executor.start(kernel_hint(config, None))  # workers import and boot kernels while the store opens
@@ -120,13 +119,6 @@ class Daemon:
             all_running=self.lock is not None,
             on_finished=self.reporting.attempt_ended,
         )
-        if self.config.app.execution.backend != "local":
-            log.warning(
-                "execution.backend_not_available",
-                backend=self.config.app.execution.backend,
-                using="local",
-                hint="this version runs notebooks on the local executor only; runs go on here",
-            )
         self.sources.start(once=self.once)
         # the main loop may be stuck for at most one watchdog period (WatchdogSec) before pings stop
         interval = self.notifier.watchdog_interval
@@ -178,7 +170,8 @@ class Daemon:
                 self.ctx.wake.clear()
                 continue
             outage.answered()
-            if self.once and not claimed and self.executor.active() == 0 and self._done.empty():
+            idle = not claimed and self.executor.active() == 0 and self._done.empty()
+            if self.once and idle and self.executor.accepting():  # a Dask scheduler not yet reached is waited for
                 break
             self.ctx.wake.wait(timeout=1.0)
             self.ctx.wake.clear()
@@ -214,7 +207,7 @@ class Daemon:
         limit = self.config.app.execution.max_parallel_runs
         attempts = {name: wf.max_attempts for name, wf in self.config.workflows.items()}
         ttl = self.config.app.execution.lease_timeout
-        while self.executor.active() < limit and not self._stopping.is_set():
+        while self.executor.active() < limit and self.executor.accepting() and not self._stopping.is_set():
             claim = self.ctx.store.runs.claim_next(self.ctx.owner, attempts, ttl)
             if claim is None:
                 break
@@ -360,6 +353,8 @@ class Daemon:
             log.warning("config.notify_or_metrics_changed_need_restart", config=str(new.source))
         if new.app.flowdb != self.config.app.flowdb:
             log.warning("config.flowdb_changed_need_restart", config=str(new.source))
+        if executor_changed(self.config, new):
+            log.warning("config.backend_changed_need_restart", config=str(new.source))
         self.ctx.config = new
         self._worker_config = new
         self.sources.reconfigure()

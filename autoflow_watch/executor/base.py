@@ -57,6 +57,9 @@ class Executor(Protocol):
     def start(self, hint: Hint) -> None:
         """Get ready to run (start workers, connect); called early, so it overlaps the daemon's start-up."""
 
+    def accepting(self) -> bool:
+        """Whether a run may be submitted now (False while a Dask scheduler is unreachable: runs stay pending)."""
+
     def submit(self, claim: Claim, job: RunJob, token: str | None) -> None:
         """Run one attempt; ``token`` is handed to its kernels only when ``job.flowapi_token``."""
 

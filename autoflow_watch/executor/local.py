@@ -61,6 +61,9 @@ class LocalExecutor:
             while len(self._workers) < self._settings.workers:
                 self._spawn()
 
+    def accepting(self) -> bool:
+        return True  # a worker that is not ready yet is waited for
+
     def submit(self, claim: Claim, job: RunJob, token: str | None) -> None:
         with self._lock:
             worker = next((w for w in self._workers if w.available and w.ready.is_set()), None)

@@ -55,10 +55,10 @@ class AttemptRunner:
         result = WorkerResult(outcome=AttemptOutcome.SUCCEEDED)
         profiles = job.kernel_profiles()
         for index, notebook in enumerate(job.notebooks):
-            log = _notebook_logger(notebook)
+            log = notebook_logger(notebook)
             output = work / f"{notebook.name}.ipynb"
             parameters = notebook_parameters(job, notebook, executed)
-            source_sha256 = _source_digest(notebook, log)
+            source_sha256 = source_digest(notebook, log)
             self.emit(StepChanged(notebook.name, StepState.RUNNING))
             upcoming = [*profiles[index + 1 :], *next_profiles]
             try:
@@ -67,7 +67,7 @@ class AttemptRunner:
                 log.warning("notebook.failed", error=str(failure), cell=failure.cell_index)
                 self.emit(StepChanged(notebook.name, StepState.FAILED, error=str(failure)))
                 self.lost_kernel = failure.error_type in LOST_KERNEL
-                return _failed(result, job, notebook, output, failure, log)
+                return failed_result(result, job, notebook, output, failure, log)
             executed[notebook.name] = output
             result.notebooks.append(NotebookOutcome(notebook.name, source_sha256, round(duration, 3), str(output)))
             self.emit(StepChanged(notebook.name, StepState.SUCCEEDED, duration_s=round(duration, 3)))
@@ -82,7 +82,7 @@ class AttemptRunner:
         try:
             return self._execute_once(notebook, parameters, output, upcoming)
         except NotebookFailure as failure:
-            if failure.code_ran or not _looks_like_start_failure(failure):
+            if failure.code_ran or not looks_like_start_failure(failure):
                 raise  # a cell ran: running the notebook again could repeat its side effects
             log.warning("kernel.start_failed.retrying", error=str(failure))
             return self._execute_once(notebook, parameters, output, upcoming)
@@ -91,7 +91,7 @@ class AttemptRunner:
         self, notebook: NotebookJob, parameters: dict[str, Any], output: Path, upcoming: list[KernelProfile]
     ) -> float:
         kernel, warm = self.kernels.take(self.job.kernel_profile(notebook), self.token)
-        _adopt_log(kernel, kernel_log_path(self.job.work_dir, notebook.name))
+        adopt_log(kernel, kernel_log_path(self.job.work_dir, notebook.name))
         self.emit(KernelAssigned(notebook.name, kernel.pid, warm))
         get_logger("autoflow_watch.worker").info("notebook.kernel", pid=kernel.pid, warm=warm)
         # the next kernel boots while this notebook runs; started from the event loop papermill
@@ -107,45 +107,49 @@ class AttemptRunner:
 
     # -- reports ----------------------------------------------------------------------------------
     def _render_reports(self, result: WorkerResult) -> WorkerResult:
-        from autoflow_watch.render.report import render_report
-
-        job = self.job
-        report_dir = Path(job.work_dir) / "report"
-        report_dir.mkdir(exist_ok=True)
-        context = job.report_context("succeeded", time.time())
-        for notebook in job.notebooks:
-            if not notebook.formats:
-                continue
-            log = _notebook_logger(notebook)
-            self.emit(Rendering(notebook.name, list(notebook.formats)))
-            try:
-                paths = render_report(
-                    Path(job.work_dir) / f"{notebook.name}.ipynb",
-                    report_dir,
-                    notebook.name,
-                    notebook.formats,
-                    context,
-                    show_code=notebook.show_code,
-                    pdf_engine=notebook.pdf_engine,
-                )
-            except Exception as error:
-                log.warning("report.render_failed", error=str(error))
-                result.outcome = AttemptOutcome.FAILED
-                result.error_type, result.error = type(error).__name__, f"rendering {notebook.name}: {error}"
-                result.failing_notebook = notebook.name
-                result.traceback = traceback.format_exc()
-                return result
-            result.report_files += [str(p) for p in paths]
-        return result
+        return render_reports(self.job, result, self.emit)
 
 
-def _notebook_logger(notebook: NotebookJob) -> Any:
+def render_reports(job: RunJob, result: WorkerResult, emit: Emit) -> WorkerResult:
+    """Render each report of ``job`` from its executed copy in the run folder (in the worker; for Dask, the daemon)."""
+    from autoflow_watch.render.report import render_report
+
+    report_dir = Path(job.work_dir) / "report"
+    report_dir.mkdir(exist_ok=True)
+    context = job.report_context("succeeded", time.time())
+    for notebook in job.notebooks:
+        if not notebook.formats:
+            continue
+        log = notebook_logger(notebook)
+        emit(Rendering(notebook.name, list(notebook.formats)))
+        try:
+            paths = render_report(
+                Path(job.work_dir) / f"{notebook.name}.ipynb",
+                report_dir,
+                notebook.name,
+                notebook.formats,
+                context,
+                show_code=notebook.show_code,
+                pdf_engine=notebook.pdf_engine,
+            )
+        except Exception as error:
+            log.warning("report.render_failed", error=str(error))
+            result.outcome = AttemptOutcome.FAILED
+            result.error_type, result.error = type(error).__name__, f"rendering {notebook.name}: {error}"
+            result.failing_notebook = notebook.name
+            result.traceback = traceback.format_exc()
+            return result
+        result.report_files += [str(p) for p in paths]
+    return result
+
+
+def notebook_logger(notebook: NotebookJob) -> Any:
     """The worker's logger, with every line of this process (papermill's too) tagged with the notebook."""
     bind_run(notebook=notebook.name)
     return get_logger("autoflow_watch.worker")
 
 
-def _adopt_log(kernel: Kernel, target: Path) -> None:
+def adopt_log(kernel: Kernel, target: Path) -> None:
     """Give the kernel's output file the notebook's name in the run folder (a hard link: it keeps writing)."""
     try:
         target.unlink(missing_ok=True)
@@ -154,7 +158,7 @@ def _adopt_log(kernel: Kernel, target: Path) -> None:
         target.write_bytes(kernel.log_path.read_bytes() if kernel.log_path.exists() else b"")
 
 
-def _source_digest(notebook: NotebookJob, log: Any) -> str:
+def source_digest(notebook: NotebookJob, log: Any) -> str:
     """The sha256 of the notebook as executed now, for the manifest (it may have changed since the config load)."""
     try:
         digest = hashlib.sha256(Path(notebook.path).read_bytes()).hexdigest()
@@ -169,7 +173,7 @@ def _source_digest(notebook: NotebookJob, log: Any) -> str:
     return digest
 
 
-def _looks_like_start_failure(failure: NotebookFailure) -> bool:
+def looks_like_start_failure(failure: NotebookFailure) -> bool:
     text = f"{failure.error_type} {failure.message}".lower()
     return any(
         word in text
@@ -183,7 +187,7 @@ def _looks_like_start_failure(failure: NotebookFailure) -> bool:
     )
 
 
-def _failed(
+def failed_result(
     result: WorkerResult, job: RunJob, notebook: NotebookJob, output: Path, failure: NotebookFailure, log: Any
 ) -> WorkerResult:
     result.outcome = AttemptOutcome.FAILED
