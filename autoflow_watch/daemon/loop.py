@@ -35,6 +35,7 @@ from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.daemon.reporting import Reporting
 from autoflow_watch.daemon.sources import Sources
+from autoflow_watch.daemon.status import progress_bar, status_line
 from autoflow_watch.executor.base import Execution, Executor, Hint
 from autoflow_watch.executor.events import KernelAssigned, RunEvent, StepChanged, StopReason
 from autoflow_watch.executor.job import RunJob
@@ -318,9 +319,7 @@ class Daemon:
 
     # -- status, reload, shutdown -------------------------------------------------------------------------
     def _status_line(self, counts: dict[str, int] | None = None) -> str:
-        counts = counts or self.ctx.store.runs.counts()
-        text = f"{counts['running']} running, {counts['pending'] + counts['failed']} waiting, {counts['dead']} dead"
-        return text + (f"; last report {self._last_report}" if self._last_report else "")
+        return status_line(counts or self.ctx.store.runs.counts(), self._last_report)
 
     def _update_status(self) -> None:
         counts = self.ctx.store.runs.counts()
@@ -397,10 +396,3 @@ class _Schedule:
     def starting_now(cls, config: Config) -> _Schedule:
         now = time.monotonic()
         return cls(now + PLAN_EVERY_S, now + config.app.execution.lease_renew_interval.total_seconds(), now, now)
-
-
-def progress_bar(done: int, total: int, width: int = 30) -> str:
-    """``[##########----------] 5/10 runs`` for ``run --once`` on a terminal (a backfill, say)."""
-    total = max(total, done)
-    filled = round(width * done / total) if total else 0
-    return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} runs"

@@ -1,4 +1,4 @@
-from autoflow_watch.daemon.loop import progress_bar
+from autoflow_watch.daemon.status import progress_bar
 
 
 def test_progress_bar_shows_done_of_total():
