@@ -34,10 +34,14 @@ class DatasetsMatch(str, Enum):
 
 
 class _Strict(BaseModel):
+    """Base of every config section: unknown keys are errors, values are validated on assignment too."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class PathsConfig(_Strict):
+    """[paths]: where the notebooks, inbox, outbox and run folders are, and the state store's URL."""
+
     notebooks: Path = Path("notebooks")
     inbox: Path = Path("var/inbox")
     outbox: Path = Path("var/outbox")
@@ -54,6 +58,8 @@ class DaskTlsConfig(_Strict):
 
 
 class ExecutionConfig(_Strict):
+    """[execution]: which executor, how many runs at once, the worker pool, timeouts, retries and leases."""
+
     backend: Literal["local", "dask"] = "local"
     dask_scheduler: str | None = None
     dask_tls: DaskTlsConfig | None = None
@@ -72,12 +78,16 @@ class ExecutionConfig(_Strict):
 
 
 class InboxConfig(_Strict):
+    """[inbox]: how long a marker must be left alone before it is read, how often the inbox is rescanned."""
+
     settle: Duration = timedelta(seconds=2)
     rescan_interval: Duration = timedelta(seconds=60)
     observer: Literal["native", "polling"] = "native"
 
 
 class FlowApiConfig(_Strict):
+    """[flowapi]: the FlowAPI source's server, token, schedule and TLS."""
+
     url: str
     token_file: Path | None = None
     token_env: str | None = None
@@ -136,17 +146,23 @@ class FlowDbConfig(_Strict):
 
 
 class OutboxConfig(_Strict):
+    """[outbox]: how long reports are kept, and the paper size of PDFs."""
+
     keep_days: int | None = Field(None, ge=1)
     paper_size: Literal["A4", "Letter"] = "A4"
 
 
 class ReportConfig(_Strict):
+    """A notebook's ``report = {...}``: the formats it is published in, and how."""
+
     formats: list[Literal["html", "pdf", "ipynb"]] = Field(default_factory=lambda: ["html", "pdf"])  # type: ignore[arg-type]
     show_code: bool = False
     pdf_engine: Literal["weasyprint", "chromium"] = "weasyprint"
 
 
 class NotebookConfig(_Strict):
+    """One ``[[workflow.notebook]]``: its file, its upstreams, its parameter mapping and its report."""
+
     name: str
     path: Path
     upstream: list[str] = Field(default_factory=list)
@@ -161,6 +177,8 @@ class NotebookConfig(_Strict):
 
 
 class WorkflowConfig(_Strict):
+    """One ``[[workflow]]`` as written: datasets, stencil, parameters, notebooks and per-workflow overrides."""
+
     name: str
     datasets: list[str] = Field(min_length=1)
     datasets_match: DatasetsMatch = DatasetsMatch.ALL
@@ -243,6 +261,8 @@ def split_listen(value: str) -> tuple[str, int]:
 
 
 class AppConfig(_Strict):
+    """The whole TOML file, validated."""
+
     paths: PathsConfig = Field(default_factory=PathsConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     inbox: InboxConfig = Field(default_factory=InboxConfig)

@@ -52,6 +52,8 @@ MAIN_MAX_AGE_S = 120.0
 
 
 class Daemon:
+    """The daemon: start-up, the main loop (plan, claim, dispatch, conclude, leases), reload and shutdown."""
+
     def __init__(self, config: Config, *, once: bool = False, json_logs: bool = True) -> None:
         self.once = once
         self.json_logs = json_logs
