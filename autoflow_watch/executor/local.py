@@ -132,9 +132,7 @@ class LocalExecutor:
         name = uuid.uuid4().hex[:8]
         worker = WorkerHandle(
             name,
-            self._settings.warm_kernels,
-            self._settings.worker_max_runs,
-            self._settings.renders,
+            self._settings,
             self._environment(),
             self._folder / name,
             self._hint,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autoflow_watch import processes
-from autoflow_watch.executor.base import Execution, Hint, OnDone, OnEvent, cut_short
+from autoflow_watch.executor.base import Execution, Hint, OnDone, OnEvent, PoolSettings, cut_short
 from autoflow_watch.executor.events import (
     KernelAssigned,
     KernelGone,
@@ -63,9 +63,7 @@ class WorkerHandle:
     def __init__(
         self,
         name: str,
-        warm_kernels: int,
-        max_runs: int,
-        renders: bool,
+        settings: PoolSettings,
         env: dict[str, str],
         folder: Path,
         hint: Hint,
@@ -74,9 +72,7 @@ class WorkerHandle:
         on_exit: Callable[[WorkerHandle], None],
     ) -> None:
         self.name = name
-        self.max_runs = max_runs
-        self._warm = warm_kernels
-        self._renders = renders
+        self._settings = settings
         self._env = env
         self._folder = folder
         self._hint = hint
@@ -180,8 +176,14 @@ class WorkerHandle:
         self._folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
             process = subprocess.Popen(
-                [sys.executable, "-m", "autoflow_watch.executor.worker", str(self._warm), str(self._folder)]
-                + (["--render"] if self._renders else []),
+                [
+                    sys.executable,
+                    "-m",
+                    "autoflow_watch.executor.worker",
+                    str(self._settings.warm_kernels),
+                    str(self._folder),
+                ]
+                + (["--render"] if self._settings.renders else []),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=None,
@@ -260,7 +262,7 @@ class WorkerHandle:
             result.outcome, result.error_type, result.error, result.failing_notebook, result.failing_cell
         )
         self.runs_served += 1
-        if event.retire or self.runs_served >= self.max_runs:  # before it looks free to the pool
+        if event.retire or self.runs_served >= self._settings.worker_max_runs:  # before it looks free to the pool
             log.info("worker.retiring", worker=self.name, runs=self.runs_served, lost_kernel=event.retire)
             self.retire()
         self._report(Execution(attempt.claim, attempt.job, outcome, result, attempt.kernel_pids, time.time()))
