@@ -174,16 +174,11 @@ class WorkerHandle:
 
     def _spawn(self) -> None:
         self._folder.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "autoflow_watch.executor.worker", str(self._settings.warm_kernels)]
+        command += [str(self._folder), *(["--render"] if self._settings.renders else [])]
         with self._lock:
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "autoflow_watch.executor.worker",
-                    str(self._settings.warm_kernels),
-                    str(self._folder),
-                ]
-                + (["--render"] if self._settings.renders else []),
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=None,
