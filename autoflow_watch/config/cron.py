@@ -10,11 +10,22 @@ from croniter import croniter
 def check_cron(expression: str) -> str:
     """The expression, stripped, if croniter understands it; a one-line ValueError otherwise."""
     text = expression.strip()
-    if len(text.split()) != 5 or not croniter.is_valid(text):
+    if len(text.split()) != 5:
         raise ValueError(
             f"schedule {expression!r} is not a cron expression of five fields "
             '(minute hour day-of-month month day-of-week), e.g. "0 0 * * *" for every midnight'
         )
+    if not croniter.is_valid(text):
+        raise ValueError(
+            f"schedule {expression!r} has a field out of range or unreadable "
+            "(minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week 0-6)"
+        )
+    try:
+        next_time(text, dt.datetime.now())
+    except Exception:  # croniter gives up searching: a date that never comes, such as 30 February
+        raise ValueError(
+            f"schedule {expression!r} never fires (no such date): FlowAPI would never be checked"
+        ) from None
     return text
 
 

@@ -63,18 +63,18 @@ class ExecutionConfig(_Strict):
     backend: Literal["local", "dask"] = "local"
     dask_scheduler: str | None = None
     dask_tls: DaskTlsConfig | None = None
-    max_parallel_runs: int = Field(2, ge=1, le=256)
+    max_parallel_runs: int = Field(2, ge=1, le=256, strict=True)
     kernel: str = "python3"
     cell_timeout: Duration = timedelta(minutes=10)
     run_timeout: Duration = timedelta(hours=1)
-    max_attempts: int = Field(3, ge=1, le=100)
+    max_attempts: int = Field(3, ge=1, le=100, strict=True)
     retry_backoff: Duration = timedelta(minutes=1)
     shutdown_grace: Duration = timedelta(seconds=30)
     lease_renew_interval: Duration = timedelta(seconds=10)
     lease_timeout: Duration = timedelta(seconds=60)
     kernel_start_timeout: Duration = timedelta(seconds=60)
-    warm_kernels: int = Field(1, ge=0, le=16)  # idle kernels each worker keeps pre-started
-    worker_max_runs: int = Field(100, ge=1, le=100_000)  # a worker is replaced after this many runs
+    warm_kernels: int = Field(1, ge=0, le=16, strict=True)  # idle kernels each worker keeps pre-started
+    worker_max_runs: int = Field(100, ge=1, le=100_000, strict=True)  # a worker is replaced after this many runs
 
 
 class InboxConfig(_Strict):

@@ -93,7 +93,7 @@ class Worker:
 
         runner = AttemptRunner(command.job, command.token, self.kernels, self.channel.emit)
         try:
-            result = runner.run(self.hint or command.job.kernel_profiles()[:1])
+            result = runner.run(self.expected_next(command))
         except Exception as error:  # a bug of ours: the run fails with the reason, the daemon lives on
             result = WorkerResult(
                 outcome=AttemptOutcome.FAILED,
@@ -105,8 +105,14 @@ class Worker:
         self.channel.emit(RunFinished(result, retire=runner.lost_kernel))
         if runner.lost_kernel:
             return False
-        self.kernels.fill(self.hint or command.job.kernel_profiles()[:1], self.hint_token)
+        self.kernels.fill(self.expected_next(command), self.hint_token)
         return True
+
+    def expected_next(self, command: RunCommand) -> list[KernelProfile]:
+        """The kernels wanted after this run: another run of its workflow first (a backfill, the next
+        day), then the daemon's hint."""
+        first = command.job.kernel_profiles()[:1]
+        return first + [profile for profile in self.hint if profile not in first]
 
 
 def command_lines(fd: int) -> Iterator[str]:
