@@ -74,3 +74,28 @@ def wait_gone(pids: Iterable[int], timeout: float) -> bool:
         if remaining:
             time.sleep(0.05)
     return not remaining
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid`` (its leader may be gone), read from /proc."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def started_by_a_kernel(pid: int) -> bool:
+    """Whether ``pid`` descends from a Jupyter kernel: it inherited the ``JPY_PARENT_PID`` jupyter_client sets."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return b"\0JPY_PARENT_PID=" in b"\0" + handle.read()
+    except OSError:
+        return False

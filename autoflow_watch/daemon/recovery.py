@@ -78,6 +78,13 @@ def _kill_leftover_kernels(store: Store, claim: Claim) -> None:
         processes.kill_groups(pids)
         processes.wait_gone(pids, timeout=5)
         log.warning("run.orphan_kernels_killed", run_id=claim.run_id, pids=pids)
+    # a kernel killed with its daemon leaves what its notebook started in its process group
+    left = [pid for pgid in attempt.kernel_pids for pid in processes.group_members(pgid)]
+    left = [pid for pid in left if processes.started_by_a_kernel(pid)]
+    if left:
+        processes.kill_groups(left)
+        processes.wait_gone(left, timeout=5)
+        log.warning("run.orphan_processes_killed", run_id=claim.run_id, pids=left)
 
 
 def _looks_like_kernel(pid: int) -> bool:

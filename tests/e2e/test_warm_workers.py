@@ -226,3 +226,25 @@ def test_sighup_resizes_the_pool_and_applies_warm_kernels(tmp_path):
     finally:
         assert daemon.stop() == 0
     assert [line["warm"] for line in kernel_lines(daemon)] == [False], "warm_kernels = 0 after the reload"
+
+
+def test_what_a_notebook_started_is_killed_when_the_next_start_recovers_its_run(tmp_path):
+    """kill -9 takes down daemon, worker and kernel at once; a child of the kernel is left to the next start."""
+    child = (
+        "import subprocess\nchild = subprocess.Popen(['sleep', '300'])\n"
+        "open(probe_dir + '/child', 'w').write(str(child.pid))"
+    )
+    config = probe_project(tmp_path, cell_after=child + "\nimport time\ntime.sleep(60)")
+    daemon = DaemonProcess(config).start()
+    drop(config, 24)
+    pid_file = config.parent / "probes" / "child"
+    wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=90, what="the notebook's child process")
+    sleeper = int(pid_file.read_text())
+    daemon.kill9()
+    assert alive_pids([sleeper]) == [sleeper], "nothing kills a kernel's child when the daemon is killed"
+    restarted = DaemonProcess(config).start()
+    try:
+        wait_for(lambda: not alive_pids([sleeper]), timeout=30, what="the orphan to be killed by recovery")
+        assert restarted.events("run.orphan_processes_killed")
+    finally:
+        assert restarted.stop() == 0  # SIGTERM kills the retry's kernel with its process group, child included
