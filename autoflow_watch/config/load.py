@@ -148,7 +148,7 @@ def _pydantic_problems(source: Path, error: ValidationError) -> list[str]:
         key_path = _key_path(item["loc"])
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling and section; see DESIGN.md for the keys)"
+            message = "unknown key (check its spelling and section; config/example.toml and docs/ list the keys)"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         elif item["type"] == "missing":

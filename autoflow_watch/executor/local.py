@@ -120,6 +120,7 @@ class LocalExecutor:
             if worker.thread.is_alive():  # did not retire in time: no process of ours outlives the daemon
                 worker.kill()
                 worker.thread.join(timeout=10)
+        shutil.rmtree(self._folder, ignore_errors=True)  # this daemon's workers' folders, now empty
 
     def worker_pids(self) -> list[int]:
         """The pids of the live workers (for tests and the benchmarks)."""

@@ -144,6 +144,8 @@ class _TargetWorker:
                 )
         self.counts.dropped += events
         self._lost_in_outage += 1
+        if self._closing.is_set():  # no retry is left to send it: say so, the operator needs to know
+            log.warning("notify.unsent_at_shutdown", targets=[self.target.name], runs=events)
 
     def _send_once(self, message: Message) -> tuple[bool, str]:
         """One send with a hard timeout: a hung plugin is abandoned in its own thread."""
