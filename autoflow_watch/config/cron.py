@@ -6,10 +6,22 @@ import datetime as dt
 
 from croniter import croniter
 
+# cron's nicknames, as AutoFlow's Prefect schedules (croniter) accepted them
+NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
 
 def check_cron(expression: str) -> str:
-    """The expression, stripped, if croniter understands it; a one-line ValueError otherwise."""
+    """The expression, stripped (a nickname as its five fields), if croniter understands it; else a ValueError."""
     text = expression.strip()
+    text = NICKNAMES.get(text.lower(), text)
     if len(text.split()) != 5:
         raise ValueError(
             f"schedule {expression!r} is not a cron expression of five fields "

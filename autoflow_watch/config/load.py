@@ -67,6 +67,7 @@ def load_config(path: str | Path) -> Config:
             problems.append(problem(source, "flowapi", "set exactly one of token_file or token_env"))
     elif any(w.flowapi_token for w in workflows.values()):
         problems.append(problem(source, "workflow", "flowapi_token = true needs a [flowapi] section"))
+    problems += _folder_problems(source, app)
     problems += _flowdb_problems(source, app)
     problems += dask_problems(source, app.execution)
     if app.execution.backend == "local":  # with Dask the kernels live on the workers: `validate` asks them
@@ -106,6 +107,16 @@ def _flowdb_problems(source: Path, app: AppConfig) -> list[str]:
         have = f"psycopg {installed} is installed" if installed else "psycopg is not installed"
         return [problem(source, "flowdb", f"needs psycopg >= 3.2.4 ({have}); pip install 'autoflow-watch[flowdb]'")]
     return []
+
+
+def _folder_problems(source: Path, app: AppConfig) -> list[str]:
+    """The folders the daemon creates at start must be folders where they already exist."""
+    paths = app.paths
+    return [
+        problem(source, f"paths.{key}", f"{folder} exists and is not a folder (move it, or name another folder)")
+        for key, folder in (("inbox", paths.inbox), ("outbox", paths.outbox), ("work", paths.work))
+        if folder.exists() and not folder.is_dir()
+    ]
 
 
 def _kernel_problems(source: Path, app: AppConfig) -> list[str]:
