@@ -42,9 +42,9 @@ def recover_expired(
             what = "published before its daemon stopped; recorded as succeeded"
         else:
             error_type, what = (
-                ("DaemonGone", "its daemon is gone (this one holds the instance lock); run is pending again")
+                ("DaemonGone", "its daemon is gone (this one holds the instance lock)")
                 if all_running
-                else ("LeaseExpired", "lease expired; run is pending again")
+                else ("LeaseExpired", "lease expired")
             )
             result = AttemptResult(
                 AttemptOutcome.EXPIRED,
@@ -55,6 +55,8 @@ def recover_expired(
         if state is None:  # another daemon on the store recovered it first: nothing of ours to say
             log.debug("run.recovered_elsewhere", workflow=claim.workflow, run_id=claim.run_id)
             continue
+        if result.outcome is AttemptOutcome.EXPIRED:
+            what += "; that was its last attempt" if state is RunState.DEAD else "; run is pending again"
         log.warning(
             "run.recovered",
             workflow=claim.workflow,
