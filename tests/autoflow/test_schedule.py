@@ -42,7 +42,8 @@ def test_with_poll_interval_the_first_check_is_at_once() -> None:
     ("values", "message"),
     [
         ({"schedule": "0 0 * *"}, "not a cron expression of five fields"),
-        ({"schedule": "99 0 * * *"}, "not a cron expression"),
+        ({"schedule": "99 0 * * *"}, "has a field out of range"),
+        ({"schedule": "0 0 30 2 *"}, "never fires"),
         ({"schedule": "0 0 * * *", "poll_interval": "5m"}, "set poll_interval or schedule, not both"),
     ],
 )
@@ -79,3 +80,8 @@ def test_a_scheduled_source_announces_its_next_check_and_does_not_poll_before(tm
         assert announced[0]["next_check"].startswith(f"{dt.date.today().year + 1}-01-01T00:00:00")
         assert source.poll_once().ok  # run --once checks at once whatever the schedule
         assert len(server.seen()) == 1 and len(recorded) == 1
+
+
+def test_cron_nicknames_are_taken_as_their_five_fields() -> None:
+    assert FlowApiConfig(url="http://x", schedule="@daily").schedule == "0 0 * * *"
+    assert FlowApiConfig(url="http://x", schedule="@hourly").schedule == "0 * * * *"
