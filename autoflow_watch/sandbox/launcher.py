@@ -1,0 +1,50 @@
+"""Seal this process, then become the kernel: ``python launcher.py POLICY.json -- KERNEL ARGV…``.
+
+Run by file path under the kernelspec's own interpreter (standard library only; it never
+imports autoflow_watch, which that interpreter may not have). ``KERNEL ARGV`` is the
+kernelspec's command without its interpreter: ``-m ipykernel_launcher -f CONN`` runs the
+module in this very process after sealing (no second interpreter start-up); anything else
+is exec'd (Landlock survives ``execve``). The policy file is read, then removed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import runpy
+import sys
+from pathlib import Path
+
+
+def _load_seal():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("_afw_sandbox_seal", Path(__file__).with_name("seal.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 3 or argv[1] != "--":
+        sys.stderr.write("usage: launcher.py POLICY.json -- KERNEL ARGV...\n")
+        raise SystemExit(2)
+    policy_file, command = argv[0], argv[2:]
+    with open(policy_file, encoding="utf-8") as handle:
+        policy = json.load(handle)
+    os.unlink(policy_file)
+    if sys.path and os.path.realpath(sys.path[0]) == str(Path(__file__).resolve().parent):
+        sys.path.pop(0)  # the launcher's folder is no business of the notebook
+    report = _load_seal().seal(policy)
+    os.environ["AUTOFLOW_WATCH_SANDBOX"] = json.dumps(report, separators=(",", ":"))
+    if command[0] == "-m" and len(command) > 1:
+        sys.argv = [command[1], *command[2:]]
+        sys.path.insert(0, os.getcwd())  # as ``python -m`` would have it
+        runpy.run_module(command[1], run_name="__main__", alter_sys=True)
+    else:
+        os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
