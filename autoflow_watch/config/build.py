@@ -147,4 +147,7 @@ def _assemble(spec: WorkflowConfig, app: AppConfig, order: list[str], found: _Fi
         on_redelivery=spec.on_redelivery,
         fingerprint=fingerprint,
         datasets_match=spec.datasets_match,
+        read_paths=tuple(spec.read_paths),
+        write_paths=tuple(spec.write_paths),
+        connect_ports=tuple(spec.connect_ports),
     )

@@ -20,6 +20,7 @@ from autoflow_watch.config.dask import dask_problems, resolve_dask_paths
 from autoflow_watch.config.errors import ConfigError, problem
 from autoflow_watch.config.model import AppConfig
 from autoflow_watch.config.notebooks import installed_kernels
+from autoflow_watch.config.sandbox_paths import sandbox_problems
 from autoflow_watch.config.workflow import Workflow
 
 if sys.version_info >= (3, 11):
@@ -73,6 +74,7 @@ def load_config(path: str | Path) -> Config:
     if app.execution.backend == "local":  # with Dask the kernels live on the workers: `validate` asks them
         problems += _kernel_problems(source, app)
     problems += _notify_problems(source, app)
+    problems += sandbox_problems(source, app)
     if app.execution.lease_renew_interval >= app.execution.lease_timeout:
         problems.append(
             problem(source, "execution.lease_renew_interval", "must be shorter than execution.lease_timeout")
@@ -209,6 +211,15 @@ def _resolve_paths(app: AppConfig, base: Path) -> AppConfig:
         update["metrics"] = app.metrics.model_copy(update={"textfile": absolute(app.metrics.textfile)})
     if app.flowdb is not None and app.flowdb.password_file is not None:
         update["flowdb"] = app.flowdb.model_copy(update={"password_file": absolute(app.flowdb.password_file)})
+    update["workflow"] = [
+        spec.model_copy(
+            update={
+                "read_paths": [absolute(p) for p in spec.read_paths],
+                "write_paths": [absolute(p) for p in spec.write_paths],
+            }
+        )
+        for spec in app.workflow
+    ]
     return resolve_dask_paths(app.model_copy(update=update), absolute)
 
 

@@ -33,6 +33,14 @@ class DatasetsMatch(str, Enum):
     ANY = "any"  # at least one (AutoFlow's union of CDR types)
 
 
+class SandboxMode(str, Enum):
+    """``[execution] sandbox``: how much of the notebook sandbox must hold (docs/sandbox.md)."""
+
+    BEST_EFFORT = "best-effort"  # enforce what this host's Landlock offers, say what it does not
+    REQUIRED = "required"  # refuse to start unless files, TCP and signals are all enforced
+    OFF = "off"  # kernels run with the daemon user's rights, as in release 2
+
+
 class _Strict(BaseModel):
     """Base of every config section: unknown keys are errors, values are validated on assignment too."""
 
@@ -75,6 +83,7 @@ class ExecutionConfig(_Strict):
     kernel_start_timeout: Duration = timedelta(seconds=60)
     warm_kernels: int = Field(1, ge=0, le=16, strict=True)  # idle kernels each worker keeps pre-started
     worker_max_runs: int = Field(100, ge=1, le=100_000, strict=True)  # a worker is replaced after this many runs
+    sandbox: SandboxMode = SandboxMode.BEST_EFFORT
 
 
 class InboxConfig(_Strict):
@@ -192,6 +201,9 @@ class WorkflowConfig(_Strict):
     retry_backoff: Duration | None = None
     flowapi_token: bool = False
     on_redelivery: Literal["ignore", "rerun"] = "ignore"
+    read_paths: list[Path] = Field(default_factory=list)  # more that its kernels may read
+    write_paths: list[Path] = Field(default_factory=list)  # more that its kernels may write
+    connect_ports: list[Annotated[int, Field(ge=1, le=65535, strict=True)]] = Field(default_factory=list)
     notebook: list[NotebookConfig] = Field(min_length=1)
 
     @field_validator("name")

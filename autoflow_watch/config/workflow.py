@@ -44,6 +44,9 @@ class Workflow:
     on_redelivery: str
     fingerprint: str = field(default="")
     datasets_match: DatasetsMatch = DatasetsMatch.ALL
+    read_paths: tuple[Path, ...] = ()  # sandbox: more its kernels may read
+    write_paths: tuple[Path, ...] = ()  # sandbox: more its kernels may write
+    connect_ports: tuple[int, ...] = ()  # sandbox: TCP ports its kernels may connect to
 
     def notebook(self, name: str) -> Notebook:
         for notebook in self.notebooks:

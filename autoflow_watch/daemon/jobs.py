@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from autoflow_watch.config import Config, Workflow
+from autoflow_watch.config.sandbox_paths import forbidden_paths
 from autoflow_watch.config.stencil import date_ranges, ranges_as_strings
 from autoflow_watch.executor.base import Hint, PoolSettings
-from autoflow_watch.executor.job import KernelProfile, NotebookJob, RunJob
+from autoflow_watch.executor.job import KernelProfile, NotebookJob, RunJob, SandboxSpec
 from autoflow_watch.secrets import TOKEN_ENV
 from autoflow_watch.store.records import Claim
 
@@ -46,6 +48,26 @@ def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
         flowapi_url=config.app.flowapi.url if config.app.flowapi else None,
         paper_size=config.app.outbox.paper_size,
         flowapi_token=workflow.flowapi_token,
+        sandbox=sandbox_spec(config, workflow),
+    )
+
+
+def sandbox_spec(config: Config, workflow: Workflow) -> SandboxSpec:
+    """How ``workflow``'s kernels are sealed: its grants, FlowAPI's port for token workflows, the daemon's forbidden list."""
+    app = config.app
+    ports = set(workflow.connect_ports)
+    if workflow.flowapi_token and app.flowapi is not None:
+        url = urlsplit(app.flowapi.url)
+        ports.add(url.port or (443 if url.scheme == "https" else 80))
+    read = [str(p) for p in workflow.read_paths]
+    if app.flowapi is not None and isinstance(app.flowapi.ssl_certificate, Path):
+        read.append(str(app.flowapi.ssl_certificate))
+    return SandboxSpec(
+        mode=app.execution.sandbox.value,
+        read=tuple(read),
+        write=tuple(str(p) for p in workflow.write_paths),
+        deny=tuple(sorted({str(path) for _, path in forbidden_paths(app, config.source)})),
+        connect_ports=tuple(sorted(ports)),
     )
 
 
@@ -77,7 +99,12 @@ def kernel_hint(config: Config, token: str | None) -> Hint:
     for workflow in config.workflows.values():
         if workflow.notebooks:
             nb = workflow.notebooks[0]
-            profile = KernelProfile(workflow.kernel, str(Path(nb.path).parent), workflow.flowapi_token and bool(token))
+            profile = KernelProfile(
+                workflow.kernel,
+                str(Path(nb.path).parent),
+                workflow.flowapi_token and bool(token),
+                sandbox_spec(config, workflow),
+            )
             if profile not in profiles:
                 profiles.append(profile)
     uses_token = any(p.with_token for p in profiles)

@@ -51,7 +51,7 @@ class KernelHint(Message):
 
     @classmethod
     def from_fields(cls, data: dict[str, Any]) -> KernelHint:
-        return cls([KernelProfile(**p) for p in data["profiles"]], data.get("token"))
+        return cls([KernelProfile.from_fields(p) for p in data["profiles"]], data.get("token"))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,36 @@ from autoflow_watch.store.records import AttemptOutcome
 
 
 @dataclass(frozen=True)
+class SandboxSpec:
+    """How a workflow's kernels are sealed: the mode and what it grants beyond the defaults (docs/sandbox.md).
+
+    ``deny`` is the daemon's forbidden list (store, inbox, outbox, config, secrets, home):
+    nothing inside it is granted, even inside a granted folder.
+    """
+
+    mode: str = "best-effort"  # "best-effort" | "required" | "off"
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    connect_ports: tuple[int, ...] = ()
+
+    @property
+    def sealed(self) -> bool:
+        return self.mode != "off"
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any] | None) -> SandboxSpec:
+        data = data or {}
+        return cls(
+            mode=str(data.get("mode", "best-effort")),
+            read=tuple(data.get("read", ())),
+            write=tuple(data.get("write", ())),
+            deny=tuple(data.get("deny", ())),
+            connect_ports=tuple(int(p) for p in data.get("connect_ports", ())),
+        )
+
+
+@dataclass(frozen=True)
 class KernelProfile:
     """What makes two kernels interchangeable: kernelspec, working folder, and whether it holds the token.
 
@@ -26,6 +56,11 @@ class KernelProfile:
     kernel: str
     cwd: str
     with_token: bool = False
+    sandbox: SandboxSpec = SandboxSpec()
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> KernelProfile:
+        return cls(data["kernel"], data["cwd"], bool(data.get("with_token")), SandboxSpec.from_fields(data.get("sandbox")))
 
 
 @dataclass(frozen=True)
@@ -63,10 +98,11 @@ class RunJob:
     flowapi_url: str | None = None
     paper_size: str = "A4"
     flowapi_token: bool = False  # whether this workflow's kernels are handed FLOWAPI_TOKEN
+    sandbox: SandboxSpec = SandboxSpec()
 
     def kernel_profile(self, notebook: NotebookJob) -> KernelProfile:
         """The kernel a notebook of this run needs (release 1: the notebook's folder as working folder)."""
-        return KernelProfile(self.kernel, str(Path(notebook.path).parent), self.flowapi_token)
+        return KernelProfile(self.kernel, str(Path(notebook.path).parent), self.flowapi_token, self.sandbox)
 
     def kernel_profiles(self) -> list[KernelProfile]:
         """The kernels this run needs, in order, one per notebook."""
@@ -91,6 +127,7 @@ class RunJob:
     def from_json(cls, text: str) -> RunJob:
         data = json.loads(text)
         data["notebooks"] = [NotebookJob(**nb) for nb in data["notebooks"]]
+        data["sandbox"] = SandboxSpec.from_fields(data.get("sandbox"))
         return cls(**data)
 
 

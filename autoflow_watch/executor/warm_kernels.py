@@ -20,6 +20,7 @@ import hashlib
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,6 +33,15 @@ from jupyter_core.utils import ensure_event_loop, run_sync
 
 from autoflow_watch import processes
 from autoflow_watch.executor.job import KernelProfile
+from autoflow_watch.executor.kernel_sandbox import (
+    FontCache,
+    PrivateFolder,
+    host_enforcement,
+    kernel_policy,
+    launch_command,
+    make_private_folder,
+    write_policy,
+)
 from autoflow_watch.logs import get_logger
 from autoflow_watch.secrets import TOKEN_ENV
 
@@ -63,18 +73,25 @@ class ReadiedClient(AsyncKernelClient):
 class ReportingKernelManager(AsyncKernelManager):
     """A kernel manager that talks to its kernel over unix sockets and hands out its readied client.
 
-    IPC sockets in a private folder instead of TCP ports: no port races between parallel
-    kernels, nothing listening on the network. The clients papermill opens are closed when the
-    kernel is discarded (papermill leaves them open on a kernel it did not start).
+    IPC sockets instead of TCP ports: no port races between parallel kernels, nothing
+    listening on the network. For a sealed kernel they are abstract sockets that Landlock
+    scopes to it, and its command goes through the sandbox launcher. The clients papermill
+    opens are closed when the kernel is discarded (papermill leaves them open on a kernel it
+    did not start).
     """
 
-    def __init__(self, ipc_dir: str, **kwargs: Any) -> None:
+    def __init__(self, ipc_base: str, policy_file: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.transport = "ipc"
-        self.ip = os.path.join(ipc_dir, "k")
+        self.ip = ipc_base
+        self.policy_file = policy_file
         self.client_factory = ReadiedClient
         self.opened_clients: list[Any] = []
         self.readied: ReadiedClient | None = None
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command: list[str] = super().format_kernel_cmd(extra_arguments)
+        return command if self.policy_file is None else launch_command(command, self.policy_file)
 
     def client(self, **kwargs: Any) -> Any:
         if self.readied is not None and not kwargs:  # papermill's client: the one made ready in advance
@@ -102,6 +119,7 @@ class Kernel:
     log_path: Path
     ipc_dir: str
     started_at: float
+    private: PrivateFolder | None = None  # a sealed kernel's own folder (None: sandbox off)
     readying: asyncio.Task[None] | None = None  # a pre-started kernel's client getting ready
     discard_deadline: float | None = None
 
@@ -136,6 +154,7 @@ class WarmKernels:
     retiring: list[Kernel] = field(default_factory=list)
     _count: int = 0
     _pending_fill: asyncio.TimerHandle | None = None
+    _fonts: FontCache | None = None
 
     def take(self, profile: KernelProfile, token: str | None) -> tuple[Kernel, bool]:
         """A kernel for ``profile``: a ready one when there is one, else one started now; (kernel, warm)."""
@@ -235,6 +254,8 @@ class WarmKernels:
         self.idle = []
         for kernel in list(self.retiring):
             self._finish(kernel)
+        if self._fonts is not None:
+            self._fonts.close()
 
     def pids(self) -> list[int]:
         return [k.pid for k in (*self.idle, *self.retiring)]
@@ -245,9 +266,19 @@ class WarmKernels:
         env = dict(self.base_env)
         if profile.with_token and token:
             env[TOKEN_ENV] = token
-        ipc_dir = tempfile.mkdtemp(prefix="afw-")  # short: socket paths have at most 107 bytes
         log_path = self.folder / f"kernel-{os.getpid()}-{self._count}.log"
-        manager = ReportingKernelManager(ipc_dir, kernel_name=profile.kernel)
+        private: PrivateFolder | None = None
+        if profile.sandbox.sealed:
+            private = make_private_folder(abstract=bool(host_enforcement()["scopes"]))
+            ipc_dir = str(private.root)
+            policy_file = write_policy(private, kernel_policy(profile, private, []))
+            manager = ReportingKernelManager(private.socket_base, policy_file, kernel_name=profile.kernel)
+            manager.connection_file = str(private.runtime / "kernel.json")
+            env.update(private.environment())
+            self._provide_fonts(manager, private)
+        else:
+            ipc_dir = tempfile.mkdtemp(prefix="afw-")  # short: socket paths have at most 107 bytes
+            manager = ReportingKernelManager(os.path.join(ipc_dir, "k"), kernel_name=profile.kernel)
         with log_path.open("ab") as output:  # the kernel keeps its own copy of the descriptor
             run_sync(manager.start_kernel)(
                 env=env,
@@ -257,10 +288,20 @@ class WarmKernels:
                 preexec_fn=processes.die_with_parent,
             )
         kernel = Kernel(
-            manager, profile, _digest(token if profile.with_token else None), log_path, ipc_dir, time.time()
+            manager, profile, _digest(token if profile.with_token else None), log_path, ipc_dir, time.time(), private=private
         )
         self.on_started(kernel.pid)
         return kernel
+
+    def _provide_fonts(self, manager: ReportingKernelManager, private: PrivateFolder) -> None:
+        """Matplotlib's font list for this kernel's interpreter, built once per worker, copied in."""
+        if self._fonts is None:
+            self._fonts = FontCache(self.folder / "fonts")
+        try:
+            python = manager.kernel_spec.argv[0] if manager.kernel_spec else sys.executable
+            self._fonts.provide(python, private.mplconfig)
+        except Exception as error:  # a missing cache costs time, never a run
+            log.warning("kernel.font_cache_failed", error=str(error)[:300])
 
     def _retire(self, kernel: Kernel, *, now: bool) -> None:
         if kernel.readying is not None:
