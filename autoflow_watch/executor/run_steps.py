@@ -26,6 +26,7 @@ from autoflow_watch.executor.job import (
 )
 from autoflow_watch.executor.notebook_run import NotebookFailure, execute
 from autoflow_watch.executor.params import notebook_parameters
+from autoflow_watch.executor.run_view import collect_written, stage_upstream
 from autoflow_watch.executor.warm_kernels import Kernel, WarmKernels
 from autoflow_watch.logs import bind_run, get_logger
 from autoflow_watch.store.records import AttemptOutcome, StepState
@@ -44,6 +45,7 @@ class AttemptRunner:
         self.kernels = kernels
         self.emit = emit
         self.lost_kernel = False  # a cell timed out or the kernel died: the worker should be replaced
+        self.executed: dict[str, Path] = {}
 
     def run(self, next_profiles: list[KernelProfile]) -> WorkerResult:
         """Execute every notebook, then render; ``next_profiles``: kernels to have ready afterwards."""
@@ -52,6 +54,7 @@ class AttemptRunner:
         work = Path(job.work_dir)
         work.mkdir(parents=True, exist_ok=True)
         executed: dict[str, Path] = {}
+        self.executed = executed
         result = WorkerResult(outcome=AttemptOutcome.SUCCEEDED)
         profiles = job.kernel_profiles()
         for index, notebook in enumerate(job.notebooks):
@@ -98,11 +101,16 @@ class AttemptRunner:
         # spins, once this notebook's first cells are under way (a fork is not free)
         self.kernels.fill_soon(upcoming, self.token)
         failed = True
+        view = kernel.private.run if kernel.private is not None else None
+        if view is not None:  # a sealed kernel sees its run folder as run/ of its private folder
+            parameters = stage_upstream(parameters, list(self.executed.values()), view)
         try:
             duration = execute(self.job, notebook, parameters, output, kernel.manager)
             failed = False
             return duration
         finally:
+            if view is not None:
+                collect_written(view, Path(self.job.work_dir), parameters)
             self.kernels.discard(kernel, now=failed)
 
     # -- reports ----------------------------------------------------------------------------------
