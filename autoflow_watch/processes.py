@@ -7,6 +7,7 @@ each kernel leads a process group holding everything it started; killing that gr
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -99,3 +100,75 @@ def started_by_a_kernel(pid: int) -> bool:
             return b"\0JPY_PARENT_PID=" in b"\0" + handle.read()
     except OSError:
         return False
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make orphans below this process (a ``setsid`` double fork included) its children, not init's."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return False
+
+
+def _stat_fields(pid: str) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _parents() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, process group) of every live process."""
+    found = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = _stat_fields(entry.name)
+            if len(fields) > 2 and fields[0] != "Z":
+                found[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid``, read from /proc."""
+    parents = _parents()
+    found: list[int] = []
+    frontier = {pid}
+    while frontier:
+        children = {child for child, (parent, _) in parents.items() if parent in frontier and child not in found}
+        found += sorted(children)
+        frontier = children
+    return found
+
+
+def kill_tree(pid: int) -> list[int]:
+    """SIGKILL ``pid``'s process group and every descendant, stopping them first so none forks away meanwhile."""
+    stopped: set[int] = set()
+    for _ in range(50):  # until a sweep finds nothing new: a stopped process cannot fork
+        found = set(descendants(pid)) - stopped
+        if not found:
+            break
+        for child in found:
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGSTOP)
+        stopped |= found
+    for child in stopped:
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+    kill_groups([pid], signal.SIGKILL)
+    return sorted(stopped)
+
+
+def kill_adopted(keep: Iterable[int]) -> list[int]:
+    """SIGKILL and reap this subreaper's adopted orphans: children outside its own process group, not in ``keep``."""
+    own, group, kept = os.getpid(), os.getpgrp(), set(keep)
+    adopted = [p for p, (parent, pgid) in _parents().items() if parent == own and pgid != group and p not in kept]
+    for pid in adopted:
+        kill_tree(pid)
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, 0)
+    return adopted

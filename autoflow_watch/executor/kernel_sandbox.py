@@ -176,6 +176,9 @@ class FontCache:
             start_new_session=True, preexec_fn=processes.die_with_parent, cwd=str(folder.root),
         )
 
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.builds.values()]
+
     def close(self) -> None:
         for process in self.builds.values():
             if process.poll() is None:

@@ -150,6 +150,7 @@ class WarmKernels:
     on_started: Callable[[int], None]
     on_gone: Callable[[int], None]
     start_timeout_s: float = 60.0
+    reaps_orphans: bool = False  # this process is a subreaper: orphans of its kernels become its children
     idle: list[Kernel] = field(default_factory=list)
     retiring: list[Kernel] = field(default_factory=list)
     _count: int = 0
@@ -316,7 +317,9 @@ class WarmKernels:
         self.retiring.append(kernel)
 
     def _finish(self, kernel: Kernel) -> None:
-        processes.kill_groups([kernel.pid], signal.SIGKILL)  # what the kernel started dies with it
+        # what the kernel started dies with it: its group, every descendant (the launcher makes the kernel
+        # a subreaper, so a setsid double fork stays below it), and orphans this worker adopted
+        processes.kill_tree(kernel.pid)
         process = getattr(kernel.manager.provisioner, "process", None)
         if process is not None:
             with contextlib.suppress(Exception):
@@ -327,4 +330,7 @@ class WarmKernels:
         kernel.log_path.unlink(missing_ok=True)  # the notebook's own name for it stays in its run folder
         if kernel in self.retiring:
             self.retiring.remove(kernel)
+        if self.reaps_orphans:
+            keep = [*self.pids(), *(self._fonts.pids() if self._fonts else [])]
+            processes.kill_adopted(keep)
         self.on_gone(kernel.pid)

@@ -184,6 +184,7 @@ def main(argv: list[str]) -> int:
         folder,
         on_started=lambda pid: channel.emit(KernelStarted(pid)),
         on_gone=lambda pid: channel.emit(KernelGone(pid)),
+        reaps_orphans=processes.become_subreaper(),
     )
     worker = Worker(channel, kernels)
     commands = command_lines(sys.stdin.fileno())

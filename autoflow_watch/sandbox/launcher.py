@@ -26,6 +26,16 @@ def _load_seal():  # type: ignore[no-untyped-def]
     return module
 
 
+def _keep_orphans() -> None:
+    """Become a subreaper: whatever the kernel starts stays below it (setsid too), so it is killed with it."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 3 or argv[1] != "--":
         sys.stderr.write("usage: launcher.py POLICY.json -- KERNEL ARGV...\n")
@@ -36,6 +46,7 @@ def main(argv: list[str]) -> None:
     os.unlink(policy_file)
     if sys.path and os.path.realpath(sys.path[0]) == str(Path(__file__).resolve().parent):
         sys.path.pop(0)  # the launcher's folder is no business of the notebook
+    _keep_orphans()
     report = _load_seal().seal(policy)
     os.environ["AUTOFLOW_WATCH_SANDBOX"] = json.dumps(report, separators=(",", ":"))
     if command[0] == "-m" and len(command) > 1:
