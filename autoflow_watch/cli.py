@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", "run the daemon (with --once: do what is due now, then exit)")
     run.add_argument("--once", action="store_true", help="scan, poll, run everything due now, then exit")
     command("validate", "check a config file and its notebooks; exit 0 or 2")
+    command("sandbox-check", "start one sealed kernel, try forbidden and allowed actions, print what it saw; exit 0 or 2")
     status = command("status", "show runs, their notebooks, attempts and errors")
     status.add_argument("--workflow", help="only this workflow")
     status.add_argument("--json", action="store_true", help="print a JSON array, one object per run")
@@ -123,12 +124,19 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
                     error_line(f"config error: {line}")
                 if problems:
                     return EXIT_USAGE
-            sys.stdout.write(
-                f"{config.source}: OK, {len(config.workflows)} workflow(s): {', '.join(sorted(config.workflows))}\n"
-            )
-            return EXIT_OK
+            return _validate_sandbox(config)
+        if args.command == "sandbox-check":
+            from autoflow_watch.daemon.sandbox_check import sandbox_check
+
+            return sandbox_check(config)
         if args.command == "run":
+            from autoflow_watch.daemon import sandbox_gate
             from autoflow_watch.daemon.loop import Daemon
+
+            refused = sandbox_gate.refusal(config)
+            if refused:
+                error_line(f"autoflow-watch: error: {refused}")
+                return EXIT_USAGE
 
             return Daemon(config, once=args.once, json_logs=not sys.stderr.isatty()).run()
         from autoflow_watch.cli_commands import backfill, db_upgrade, rerun, status
@@ -152,6 +160,24 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         error_line(f"autoflow-watch: error: {error}")
         return EXIT_USAGE
     raise _UsageError(f"unknown command {args.command!r}")
+
+
+def _validate_sandbox(config: Config) -> int:
+    """validate's last word: the config is fine, and what the sandbox enforces here (or why it may not start)."""
+    from autoflow_watch.config.sandbox_paths import sandbox_warnings
+    from autoflow_watch.daemon import sandbox_gate
+
+    for line in sandbox_warnings(config.source, config.app):
+        error_line(f"config warning: {line}")
+    refused = sandbox_gate.refusal(config)
+    if refused:
+        error_line(f"autoflow-watch: error: {refused}")
+        return EXIT_USAGE
+    sys.stdout.write(
+        f"{config.source}: OK, {len(config.workflows)} workflow(s): {', '.join(sorted(config.workflows))}\n"
+    )
+    sys.stdout.write(sandbox_gate.enforcement_line(config) + "\n")
+    return EXIT_OK
 
 
 def entry() -> None:

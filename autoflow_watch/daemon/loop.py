@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from autoflow_watch.config import Config, ConfigError, load_config
+from autoflow_watch.daemon import sandbox_gate
 from autoflow_watch.daemon.completion import conclude
 from autoflow_watch.daemon.context import Context
 from autoflow_watch.daemon.executors import executor_changed, make_executor
@@ -108,6 +109,7 @@ class Daemon:
 
     def _start_up(self) -> None:
         paths = self.config.app.paths
+        sandbox_gate.log_at_start(self.config)
         for folder in (paths.inbox, paths.outbox, paths.work):
             folder.mkdir(parents=True, exist_ok=True)
         self.executor.reconfigure(pool_settings(self.config), self._kernel_hint())  # now with the token
