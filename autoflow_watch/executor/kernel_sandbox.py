@@ -127,7 +127,7 @@ def kernel_policy(profile: KernelProfile, folder: PrivateFolder, extra_write: li
         "write": [str(folder.root), *extra_write, *spec.write],
         "deny": list(spec.deny),
         "connect_ports": list(spec.connect_ports),
-        "bind_ports": [],
+        "bind_ports": [0],  # an ephemeral port only (ipykernel's pipe for subprocess output binds one)
     }
 
 

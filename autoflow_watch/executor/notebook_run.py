@@ -11,6 +11,7 @@ import nbformat
 import papermill as pm
 
 from autoflow_watch.executor.job import NotebookJob, RunJob, kernel_log_tail
+from autoflow_watch.executor.sandbox_errors import sandbox_hint
 
 # A long cell's output is saved this often: a run killed mid-cell still shows what it printed.
 AUTOSAVE_EVERY_S = 10
@@ -53,6 +54,10 @@ def execute(job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], outp
         )
     except Exception as error:
         failure = _failure(error, output)
+        hint = sandbox_hint(job, failure.error_type, failure.message, failure.traceback)
+        if hint:
+            failure.message = f"{failure.message} ({hint})"
+            failure.traceback = f"{hint}\n\n{failure.traceback}"
         failure.traceback += kernel_log_tail(job.work_dir, notebook.name)
         raise failure from None
     return time.monotonic() - started
