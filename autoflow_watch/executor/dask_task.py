@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch import processes
-from autoflow_watch.executor.job import KernelProfile, NotebookJob, RunJob, kernel_log_path
+from autoflow_watch.executor.job import KernelProfile, NotebookJob, RunJob, SandboxSpec, kernel_log_path
 from autoflow_watch.secrets import TOKEN_ENV, register_secret
 
 UPSTREAM_FOLDER = "upstream"  # inside the private folder: the upstream parameters point here
@@ -192,7 +192,7 @@ def _execute_in(folder: Path, key: str, worker: Any, task: NotebookTask) -> Note
     env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, "MPLBACKEND")}
     kernels = WarmKernels(0, env, folder, pids.append, lambda pid: None, job.kernel_start_timeout_s)
     watch = _CancelWatch(worker, key, pids)
-    profile = KernelProfile(job.kernel, str(folder), with_token=token is not None)
+    profile = KernelProfile(job.kernel, str(folder), token is not None, worker_sandbox(job.sandbox, folder))
     output = folder / f"{notebook.name}.ipynb"
     started = time.monotonic()
     failure: NotebookFailure | None = None
@@ -224,6 +224,22 @@ def _execute_in(folder: Path, key: str, worker: Any, task: NotebookTask) -> Note
         kernel_log=log_path.read_bytes() if log_path.exists() else b"",
         failure=dataclasses.asdict(failure) if failure is not None else None,
     )
+
+
+def worker_sandbox(spec: SandboxSpec, folder: Path) -> SandboxSpec:
+    """The workflow's seal with this worker's folders in place of the daemon's.
+
+    The task's own folder (the notebook, its upstream copies) is the kernel's working and
+    run folder, writable; every other task's folder, the worker's home, the credentials
+    folder and libpq's password file are forbidden.
+    """
+    deny = (
+        str(folder.parent),
+        str(Path.home()),
+        os.environ.get("CREDENTIALS_DIRECTORY") or "/run/credentials",
+        os.environ.get("PGPASSFILE") or str(Path.home() / ".pgpass"),
+    )
+    return dataclasses.replace(spec, write=(*spec.write, str(folder)), deny=deny)
 
 
 def _lay_out(folder: Path, task: NotebookTask) -> tuple[NotebookJob, RunJob, dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -60,6 +61,7 @@ rescan_interval = "2s"
 name = "probe"
 datasets = ["calls"]
 parameters = {{ probe_dir = "{folder / "probes"}" }}
+write_paths = ["probes"]
 
   [[workflow.notebook]]
   name = "probe"
@@ -101,8 +103,8 @@ def comparable(record: dict, project: str) -> dict:
     The two projects live in folders named ``warm`` and ``cold``; paths are compared without that name.
     """
 
-    def local(text: str) -> str:
-        return text.replace(f"/{project}/", "/<project>/")
+    def local(text: str) -> str:  # and each sealed kernel's private folder has a fresh name
+        return re.sub(r"/afw-k-[a-z0-9_]+", "/<private>", text.replace(f"/{project}/", "/<project>/"))
 
     env = {k: local(v) for k, v in record["env"].items() if k not in ("JPY_PARENT_PID", "AFW_LEFT_BY_AN_EARLIER_RUN")}
     return {"cwd": local(record["cwd"]), "sys_path": [local(p) for p in record["sys_path"]], "env": env}
