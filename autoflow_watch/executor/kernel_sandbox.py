@@ -139,9 +139,8 @@ def write_policy(folder: PrivateFolder, policy: dict[str, Any]) -> str:
 
 def launch_command(command: list[str], policy_file: str) -> list[str]:
     """The kernelspec's command run through the launcher, under its own interpreter when it is a Python."""
-    if PYTHON.match(os.path.basename(command[0])):
-        return [command[0], LAUNCHER, policy_file, "--", *command[1:]]
-    return [sys.executable, LAUNCHER, policy_file, "--", *command]  # the launcher seals, then execs it
+    python = command[0] if PYTHON.match(os.path.basename(command[0])) else sys.executable
+    return [python, LAUNCHER, policy_file, "--", *command]  # the same interpreter: it runs in-process
 
 
 @dataclass

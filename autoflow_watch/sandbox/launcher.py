@@ -1,10 +1,11 @@
-"""Seal this process, then become the kernel: ``python launcher.py POLICY.json -- KERNEL ARGV…``.
+"""Seal this process, then become the kernel: ``python launcher.py POLICY.json -- COMMAND…``.
 
 Run by file path under the kernelspec's own interpreter (standard library only; it never
-imports autoflow_watch, which that interpreter may not have). ``KERNEL ARGV`` is the
-kernelspec's command without its interpreter: ``-m ipykernel_launcher -f CONN`` runs the
-module in this very process after sealing (no second interpreter start-up); anything else
-is exec'd (Landlock survives ``execve``). The policy file is read, then removed.
+imports autoflow_watch, which that interpreter may not have). ``COMMAND`` is the
+kernelspec's whole command. When it names this interpreter, ``-m ipykernel_launcher -f
+CONN`` (or a script) runs in this very process after sealing: no second interpreter
+start-up. Anything else is exec'd (Landlock survives ``execve``). The policy file is read,
+then removed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib.util
 import json
 import os
 import runpy
+import shutil
 import sys
 from pathlib import Path
 
@@ -38,7 +40,7 @@ def _keep_orphans() -> None:
 
 def main(argv: list[str]) -> None:
     if len(argv) < 3 or argv[1] != "--":
-        sys.stderr.write("usage: launcher.py POLICY.json -- KERNEL ARGV...\n")
+        sys.stderr.write("usage: launcher.py POLICY.json -- COMMAND...\n")
         raise SystemExit(2)
     policy_file, command = argv[0], argv[2:]
     with open(policy_file, encoding="utf-8") as handle:
@@ -46,15 +48,22 @@ def main(argv: list[str]) -> None:
     os.unlink(policy_file)
     if sys.path and os.path.realpath(sys.path[0]) == str(Path(__file__).resolve().parent):
         sys.path.pop(0)  # the launcher's folder is no business of the notebook
+    executable = shutil.which(command[0]) or command[0]
+    here = os.path.realpath(executable) == os.path.realpath(sys.executable)
     _keep_orphans()
     report = _load_seal().seal(policy)
     os.environ["AUTOFLOW_WATCH_SANDBOX"] = json.dumps(report, separators=(",", ":"))
-    if command[0] == "-m" and len(command) > 1:
-        sys.argv = [command[1], *command[2:]]
+    args = command[1:]
+    if here and len(args) > 1 and args[0] == "-m":  # ``python -m module``: in this very process
+        sys.argv = [args[1], *args[2:]]
         sys.path.insert(0, os.getcwd())  # as ``python -m`` would have it
-        runpy.run_module(command[1], run_name="__main__", alter_sys=True)
+        runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+    elif here and args and not args[0].startswith("-"):  # ``python script.py``: in this process too
+        sys.argv = list(args)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(args[0])))
+        runpy.run_path(args[0], run_name="__main__")
     else:
-        os.execv(command[0], command)
+        os.execv(executable, command)  # anything else: Landlock survives execve
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ def install_flaky_kernel(folder: Path) -> dict[str, str]:
     spec_dir.mkdir(parents=True)
     launcher = folder / "flaky_launcher.py"
     launcher.write_text(FLAKY_LAUNCHER)
+    (folder / "flags").mkdir()  # granted to the sealed kernel (write_paths): its flag outlives it
     spec = {
-        "argv": [sys.executable, str(launcher), str(folder / "first-start-failed"), "-f", "{connection_file}"],
+        "argv": [sys.executable, str(launcher), str(folder / "flags" / "first-start-failed"), "-f", "{connection_file}"],
         "display_name": "Flaky Python",
         "language": "python",
     }
@@ -42,11 +43,11 @@ def test_kernel_that_fails_to_start_once_is_retried_within_the_attempt(tmp_path,
     """On demand, papermill's start fails and is retried; pre-started, the dead kernel is replaced."""
     env = install_flaky_kernel(tmp_path)
     settings = f'kernel = "flaky"\nkernel_start_timeout = "20s"\nmax_parallel_runs = 1\nwarm_kernels = {warm_kernels}'
-    config = single_notebook_project(tmp_path, "print('ok')", execution=settings)
+    config = single_notebook_project(tmp_path, "print('ok')", execution=settings, workflow='write_paths = ["flags"]')
     drop_marker(config)
     result = cli(config, "run", "--once", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "first-start-failed").exists(), "the first start really failed"
+    assert (tmp_path / "flags" / "first-start-failed").exists(), "the first start really failed"
     [run] = json.loads(cli(config, "status", "--json", env=env).stdout)  # env: the config names that kernel
     assert (run["state"], run["attempts"]) == ("succeeded", 1)
     assert "kernel.start_failed.retrying" in result.stderr
