@@ -119,12 +119,20 @@ def make_private_folder(abstract: bool) -> PrivateFolder:
     return folder
 
 
-def kernel_policy(profile: KernelProfile, folder: PrivateFolder, extra_write: list[str]) -> dict[str, Any]:
-    """The seal of one kernel: its working folder read-only, its private folder (and ``extra_write``) writable."""
+def kernelspec_files(kernel_spec: Any) -> list[str]:
+    """What the kernelspec itself needs to read: its folder and the files its command names (a launcher script)."""
+    if kernel_spec is None:
+        return []
+    files = [str(a) for a in kernel_spec.argv if os.path.isabs(str(a)) and os.path.isfile(str(a))]
+    return [kernel_spec.resource_dir, *files] if kernel_spec.resource_dir else files
+
+
+def kernel_policy(profile: KernelProfile, folder: PrivateFolder, extra_read: list[str]) -> dict[str, Any]:
+    """The seal of one kernel: its working folder and ``extra_read`` read-only, its private folder writable."""
     spec = profile.sandbox
     return {
-        "read": [profile.cwd, *spec.read],
-        "write": [str(folder.root), *extra_write, *spec.write],
+        "read": [profile.cwd, *extra_read, *spec.read],
+        "write": [str(folder.root), *spec.write],
         "deny": list(spec.deny),
         "connect_ports": list(spec.connect_ports),
         "bind_ports": [0],  # an ephemeral port only (ipykernel's pipe for subprocess output binds one)

@@ -38,6 +38,7 @@ from autoflow_watch.executor.kernel_sandbox import (
     PrivateFolder,
     host_enforcement,
     kernel_policy,
+    kernelspec_files,
     launch_command,
     make_private_folder,
     write_policy,
@@ -272,8 +273,9 @@ class WarmKernels:
         if profile.sandbox.sealed:
             private = make_private_folder(abstract=bool(host_enforcement()["scopes"]))
             ipc_dir = str(private.root)
-            policy_file = write_policy(private, kernel_policy(profile, private, []))
-            manager = ReportingKernelManager(private.socket_base, policy_file, kernel_name=profile.kernel)
+            manager = ReportingKernelManager(private.socket_base, kernel_name=profile.kernel)
+            policy = kernel_policy(profile, private, kernelspec_files(manager.kernel_spec))
+            manager.policy_file = write_policy(private, policy)
             manager.connection_file = str(private.runtime / "kernel.json")
             env.update(private.environment())
             self._provide_fonts(manager, private)
