@@ -67,9 +67,10 @@ def test_cell_past_cell_timeout_fails_the_attempt_and_kills_the_kernel(tmp_path,
 
 
 def test_kernel_that_dies_mid_cell_fails_the_attempt_once_naming_the_cell(tmp_path, state_db):
-    side_effect = tmp_path / "side-effect.txt"
+    (tmp_path / "effects").mkdir()
+    side_effect = tmp_path / "effects" / "side-effect.txt"
     cell = f"import os\nwith open({str(side_effect)!r}, 'a') as f:\n    f.write('ran;')\nos._exit(1)"
-    config = single_notebook_project(tmp_path, cell, workflow="max_attempts = 1")
+    config = single_notebook_project(tmp_path, cell, workflow='max_attempts = 1\nwrite_paths = ["effects"]')
     drop_marker(config)
     result = cli(config, "run", "--once")
     assert result.returncode == 1

@@ -46,7 +46,7 @@ def test_the_units_verify_without_any_warning(root: Path, unit: str) -> None:
 @pytest.mark.parametrize(
     ("breakage", "expected"),
     [
-        (("Restart=on-failure", "Restrat=on-failure"), "Unknown key"),
+        (("Restart=always", "Restrat=always"), "Unknown key"),
         (("WatchdogSec=60s", "WatchdogSec=sixty"), "Failed to parse sec value"),
         (("ProtectSystem=strict", "ProtectSystem=strickt"), "Failed to parse protect system value"),
         (("bin/autoflow-watch run", "bin/autoflow-wacth run"), "is not executable"),
