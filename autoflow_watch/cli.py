@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", "run the daemon (with --once: do what is due now, then exit)")
     run.add_argument("--once", action="store_true", help="scan, poll, run everything due now, then exit")
     command("validate", "check a config file and its notebooks; exit 0 or 2")
-    command("sandbox-check", "start one sealed kernel, try forbidden and allowed actions, print what it saw; exit 0 or 2")
+    command(
+        "sandbox-check", "start one sealed kernel, try forbidden and allowed actions, print what it saw; exit 0 or 2"
+    )
     status = command("status", "show runs, their notebooks, attempts and errors")
     status.add_argument("--workflow", help="only this workflow")
     status.add_argument("--json", action="store_true", help="print a JSON array, one object per run")

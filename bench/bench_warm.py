@@ -45,6 +45,7 @@ settle = "0.1s"
 name = "probe"
 datasets = ["calls"]
 parameters = {{ probe_dir = "{probes}" }}
+write_paths = ["{probes}"]  # the sandbox: the probes folder is outside what a notebook may write
   [[workflow.notebook]]
   name = "probe"
   path = "probe.ipynb"

@@ -53,7 +53,7 @@ def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
 
 
 def sandbox_spec(config: Config, workflow: Workflow) -> SandboxSpec:
-    """How ``workflow``'s kernels are sealed: its grants, FlowAPI's port for token workflows, the daemon's forbidden list."""
+    """How ``workflow``'s kernels are sealed: its grants, FlowAPI's port for token workflows, what is forbidden."""
     app = config.app
     ports = set(workflow.connect_ports)
     if workflow.flowapi_token and app.flowapi is not None:

@@ -32,7 +32,13 @@ def log_at_start(config: Config) -> None:
     """The start-up log line: what is enforced, or that the sandbox is off."""
     mode = config.app.execution.sandbox.value
     found = host_enforcement()
-    fields = {"mode": mode, "abi": found["abi"], "files": found["files"], "tcp": found["tcp"], "signals": found["scopes"]}
+    fields = {
+        "mode": mode,
+        "abi": found["abi"],
+        "files": found["files"],
+        "tcp": found["tcp"],
+        "signals": found["scopes"],
+    }
     if mode == "off":
         log.warning("sandbox.off", message=enforcement_line(config))
     elif missing_for_required(found):

@@ -60,7 +60,9 @@ class KernelProfile:
 
     @classmethod
     def from_fields(cls, data: dict[str, Any]) -> KernelProfile:
-        return cls(data["kernel"], data["cwd"], bool(data.get("with_token")), SandboxSpec.from_fields(data.get("sandbox")))
+        return cls(
+            data["kernel"], data["cwd"], bool(data.get("with_token")), SandboxSpec.from_fields(data.get("sandbox"))
+        )
 
 
 @dataclass(frozen=True)

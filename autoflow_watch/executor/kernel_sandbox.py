@@ -161,6 +161,7 @@ class FontCache:
 
     folder: Path
     builds: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    scratch: list[PrivateFolder] = field(default_factory=list)  # the builds' own homes, removed at close
 
     def provide(self, python: str, target: Path) -> None:
         """Copy the built list into ``target``, or start building it (for the kernels after this one)."""
@@ -174,13 +175,20 @@ class FontCache:
     def _build(self, python: str, cache: Path) -> subprocess.Popen[bytes]:
         cache.mkdir(parents=True, exist_ok=True)
         folder = make_private_folder(abstract=False)
+        self.scratch.append(folder)
         policy = {"read": [], "write": [str(cache), str(folder.root)], "deny": [], "connect_ports": []}
         env = {**os.environ, **folder.environment(), "MPLCONFIGDIR": str(cache)}
         code = "import matplotlib.font_manager"
         command = launch_command([python, "-c", code], write_policy(folder, policy))
-        return subprocess.Popen(  # noqa: S603 - the kernelspec's interpreter, sealed
-            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=processes.die_with_parent, cwd=str(folder.root),
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=processes.die_with_parent,
+            cwd=str(folder.root),
         )
 
     def pids(self) -> list[int]:
@@ -191,3 +199,5 @@ class FontCache:
             if process.poll() is None:
                 processes.kill_groups([process.pid], signal.SIGKILL)
             process.wait()
+        for folder in self.scratch:
+            folder.remove()

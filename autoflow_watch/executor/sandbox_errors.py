@@ -37,7 +37,9 @@ def sandbox_hint(job: RunJob, error_type: str, message: str, traceback: str) -> 
             f" write_paths to write it, in {where} (docs/sandbox.md)"
         )
     if any(word in traceback or word in message for word in _NETWORK):
-        return f"the notebook sandbox blocked a TCP connection: add its port to connect_ports in {where} (docs/sandbox.md)"
+        return (
+            f"the notebook sandbox blocked a TCP connection: add its port to connect_ports in {where} (docs/sandbox.md)"
+        )
     return (
         "the notebook sandbox blocked this (a signal or trace of a process the kernel did not start, or a"
         " file outside what it may reach): read_paths, write_paths and connect_ports grant more (docs/sandbox.md)"

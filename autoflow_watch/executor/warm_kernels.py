@@ -291,7 +291,13 @@ class WarmKernels:
                 preexec_fn=processes.die_with_parent,
             )
         kernel = Kernel(
-            manager, profile, _digest(token if profile.with_token else None), log_path, ipc_dir, time.time(), private=private
+            manager,
+            profile,
+            _digest(token if profile.with_token else None),
+            log_path,
+            ipc_dir,
+            time.time(),
+            private=private,
         )
         self.on_started(kernel.pid)
         return kernel
@@ -302,6 +308,8 @@ class WarmKernels:
             self._fonts = FontCache(self.folder / "fonts")
         try:
             python = manager.kernel_spec.argv[0] if manager.kernel_spec else sys.executable
+            if python in ("python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])):
+                python = sys.executable  # as jupyter_client resolves it
             self._fonts.provide(python, private.mplconfig)
         except Exception as error:  # a missing cache costs time, never a run
             log.warning("kernel.font_cache_failed", error=str(error)[:300])

@@ -54,7 +54,11 @@ class LandlockError(OSError):
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneath(ctypes.Structure):
@@ -131,7 +135,13 @@ class Ruleset:
             if not rights:
                 return True
             rule = _PathBeneath(rights, fd)
-            _syscall(SYS_ADD_RULE, ctypes.c_int(self.fd), ctypes.c_int(RULE_PATH_BENEATH), ctypes.byref(rule), ctypes.c_uint32(0))
+            _syscall(
+                SYS_ADD_RULE,
+                ctypes.c_int(self.fd),
+                ctypes.c_int(RULE_PATH_BENEATH),
+                ctypes.byref(rule),
+                ctypes.c_uint32(0),
+            )
             return True
         finally:
             os.close(fd)
@@ -140,7 +150,9 @@ class Ruleset:
         """Allow TCP ``rights`` (bind, connect) on ``port``."""
         if self.handled_net:
             rule = _NetPort(rights & self.handled_net, port)
-            _syscall(SYS_ADD_RULE, ctypes.c_int(self.fd), ctypes.c_int(RULE_NET_PORT), ctypes.byref(rule), ctypes.c_uint32(0))
+            _syscall(
+                SYS_ADD_RULE, ctypes.c_int(self.fd), ctypes.c_int(RULE_NET_PORT), ctypes.byref(rule), ctypes.c_uint32(0)
+            )
 
     def restrict_self(self) -> None:
         """Seal the calling thread (and all it starts from now on) with this ruleset; closes it."""

@@ -30,12 +30,11 @@ def _load_seal():  # type: ignore[no-untyped-def]
 
 def _keep_orphans() -> None:
     """Become a subreaper: whatever the kernel starts stays below it (setsid too), so it is killed with it."""
+    import contextlib
     import ctypes
 
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        pass
 
 
 def main(argv: list[str]) -> None:

@@ -30,7 +30,13 @@ def install_flaky_kernel(folder: Path) -> dict[str, str]:
     launcher.write_text(FLAKY_LAUNCHER)
     (folder / "flags").mkdir()  # granted to the sealed kernel (write_paths): its flag outlives it
     spec = {
-        "argv": [sys.executable, str(launcher), str(folder / "flags" / "first-start-failed"), "-f", "{connection_file}"],
+        "argv": [
+            sys.executable,
+            str(launcher),
+            str(folder / "flags" / "first-start-failed"),
+            "-f",
+            "{connection_file}",
+        ],
         "display_name": "Flaky Python",
         "language": "python",
     }

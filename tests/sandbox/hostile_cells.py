@@ -6,7 +6,7 @@ which a test treats as a failure of the test itself). The outcomes are printed a
 line, ``OUTCOMES {...}``, which the test reads from the executed notebook.
 """
 
-HOSTILE = r'''
+HOSTILE = r"""
 import ctypes, errno, json, os, signal, socket, subprocess, sys, time
 T = json.load(open(targets))
 really_signal = T["really_signal"]
@@ -121,25 +121,33 @@ with open(os.path.join(home, "planted.txt"), "w") as handle:
 plant_startup(home)
 plant_kernelspec(home)
 
-sleeper = subprocess.Popen(
-    [sys.executable, "-c", "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        print(os.getpid(), flush=True)\n        time.sleep(600)\n    os._exit(0)\nos._exit(0)"],
-    stdout=subprocess.PIPE, text=True)
+DOUBLE_FORK = "\n".join([
+    "import os, time",
+    "if os.fork() == 0:",
+    "    os.setsid()",
+    "    if os.fork() == 0:",
+    "        print(os.getpid(), flush=True)",
+    "        time.sleep(600)",
+    "    os._exit(0)",
+    "os._exit(0)",
+])
+sleeper = subprocess.Popen([sys.executable, "-c", DOUBLE_FORK], stdout=subprocess.PIPE, text=True)
 outcomes["sleeper_pid"] = int(sleeper.stdout.readline())
 sleeper.wait()
 outcomes["home"] = home
 print("OUTCOMES " + json.dumps(outcomes))
-'''
+"""
 
-LATER = r'''
+LATER = r"""
 import json, os, sys
 home = os.path.expanduser("~")
 traces = [p for p in ("planted.txt", ".ipython/profile_default/startup/00-hostile.py",
                       ".local/share/jupyter/kernels/python3/kernel.json") if os.path.exists(os.path.join(home, p))]
 traces += [m for m in sys.modules if "hostile" in m]
 print("TRACES " + json.dumps({"traces": traces, "home": home}))
-'''
+"""
 
-VICTIM = r'''
+VICTIM = r"""
 import json, os, sys, time
 from ipykernel import get_connection_file
 sys.__stdout__.write("VICTIM " + json.dumps({"pid": os.getpid(), "connection_file": get_connection_file()}) + "\n")
@@ -149,4 +157,4 @@ deadline = time.monotonic() + 300
 while not os.path.exists(release) and time.monotonic() < deadline:
     print("tick", flush=True)
     time.sleep(0.2)
-'''
+"""

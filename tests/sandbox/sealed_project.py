@@ -102,7 +102,7 @@ def make_sealed_project(root: Path, sandbox: str, flowapi_url: str, token: str, 
 [[workflow]]
 name = "{name}"
 datasets = ["{name}"]
-parameters = {{ targets = "{project.granted / 'targets.json'}" }}
+parameters = {{ targets = "{project.granted / "targets.json"}" }}
 read_paths = ["granted"]
   [[workflow.notebook]]
   name = "{name}"
@@ -148,7 +148,9 @@ listen = "127.0.0.1:{metrics_port}"
     return project
 
 
-def targets(project: SealedProject, daemon_pid: int, victim: dict, postgres_port: int, flowapi_port: int, really_signal: bool) -> dict:
+def targets(
+    project: SealedProject, daemon_pid: int, victim: dict, postgres_port: int, flowapi_port: int, really_signal: bool
+) -> dict:
     """What the hostile notebook attacks, as seen from outside: paths, pids, ports, the victim's sockets."""
     connection = json.loads(Path(victim["connection_file"]).read_text())
     base = connection["ip"]

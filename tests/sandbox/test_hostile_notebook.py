@@ -9,9 +9,7 @@ anything the hostile one planted.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,7 +125,7 @@ def _state(project: SealedProject, workflow: str) -> str | None:
 
 
 def test_a_hostile_notebook_is_blocked_at_every_turn_and_leaves_no_trace(tmp_path, postgres_port):
-    project, outcomes, aims = run_hostile(tmp_path, "best-effort", postgres_port)
+    project, outcomes, _ = run_hostile(tmp_path, "best-effort", postgres_port)
     tried = ALWAYS_TRIED | ONLY_WHEN_SEALED
     report = {name: outcomes.get(name) for name in sorted(tried)}
     assert {name: result for name, result in report.items() if result != "blocked"} == {}, report
@@ -135,7 +133,9 @@ def test_a_hostile_notebook_is_blocked_at_every_turn_and_leaves_no_trace(tmp_pat
     assert outcomes["later"]["home"] != outcomes["home"], "each kernel has its own home"
     assert not Path(outcomes["home"]).exists(), "the hostile kernel's private folder went with it"
     assert not (project.root / "var" / "outbox" / "victim" / "2026-11-24" / "manifest.json").exists() or (
-        json.loads((project.root / "var" / "outbox" / "victim" / "2026-11-24" / "manifest.json").read_text())["workflow"]
+        json.loads((project.root / "var" / "outbox" / "victim" / "2026-11-24" / "manifest.json").read_text())[
+            "workflow"
+        ]
         == "victim"
     )
     assert not (project.root / "notebooks" / "planted.txt").exists()

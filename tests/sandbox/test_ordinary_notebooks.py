@@ -79,7 +79,7 @@ name = "daily"
 datasets = ["calls"]
 flowapi_token = true
 read_paths = ["granted"]
-parameters = {{ granted = "{root / 'granted'}" }}
+parameters = {{ granted = "{root / "granted"}" }}
   [[workflow.notebook]]
   name = "aggregate"
   path = "aggregate.ipynb"
@@ -92,7 +92,7 @@ parameters = {{ granted = "{root / 'granted'}" }}
 [[workflow]]
 name = "nosy"
 datasets = ["calls"]
-parameters = {{ secret = "{root / 'home' / 'secret.txt'}" }}
+parameters = {{ secret = "{root / "home" / "secret.txt"}" }}
   [[workflow.notebook]]
   name = "nosy"
   path = "nosy.ipynb"

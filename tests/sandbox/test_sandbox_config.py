@@ -67,7 +67,9 @@ def test_required_refuses_a_host_without_landlock_in_one_line_and_best_effort_ru
     config = project / "autoflow.toml"
     config.write_text(config.read_text().replace("[execution]\n", '[execution]\nsandbox = "required"\n', 1))
     for command in ("validate", "run"):
-        refused = cli(config, command, *(["--once"] if command == "run" else []), env={"AUTOFLOW_WATCH_LANDLOCK_ABI": "5"})
+        refused = cli(
+            config, command, *(["--once"] if command == "run" else []), env={"AUTOFLOW_WATCH_LANDLOCK_ABI": "5"}
+        )
         assert refused.returncode == 2
         [line] = refused.stderr.strip().splitlines()
         assert 'sandbox = "required"' in line and "signals" in line and "ABI 5" in line

@@ -39,7 +39,9 @@ print(json.dumps(seen))
 pytestmark = pytest.mark.skipif(landlock.host_abi() < 6, reason="this test pins what Landlock ABI 6+ enforces")
 
 
-def sealed_probe(tmp_path: Path, policy: dict, paths: dict, python: str = sys.executable, env: dict | None = None) -> dict:
+def sealed_probe(
+    tmp_path: Path, policy: dict, paths: dict, python: str = sys.executable, env: dict | None = None
+) -> dict:
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE)
     policy = {**policy, "read": [*policy.get("read", ()), str(probe)]}
@@ -74,7 +76,11 @@ def test_the_host_offers_landlock_and_tests_can_lower_it(monkeypatch):
 
 
 def test_a_seal_grants_what_the_policy_lists_and_carves_out_denied_folders(tree):
-    policy = {"read": [str(tree / "granted")], "write": [str(tree / "writable")], "deny": [str(tree / "granted" / "secret")]}
+    policy = {
+        "read": [str(tree / "granted")],
+        "write": [str(tree / "writable")],
+        "deny": [str(tree / "granted" / "secret")],
+    }
     seen = sealed_probe(
         tree,
         policy,
@@ -105,12 +111,20 @@ def test_a_seal_grants_what_the_policy_lists_and_carves_out_denied_folders(tree)
 
 def test_a_host_without_landlock_seals_nothing_and_says_so(tree):
     seen = sealed_probe(tree, {}, {"read other": str(tree / "other" / "o.txt")}, env={landlock.ABI_ENV: "0"})
-    assert seen == {"read other": "ok", "signal parent": "ok", "report": {"abi": 0, "files": False, "tcp": False, "scopes": False}}
+    assert seen == {
+        "read other": "ok",
+        "signal parent": "ok",
+        "report": {"abi": 0, "files": False, "tcp": False, "scopes": False},
+    }
 
 
 def test_an_older_abi_enforces_files_but_not_signals(tree):
     seen = sealed_probe(tree, {}, {"read other": str(tree / "other" / "o.txt")}, env={landlock.ABI_ENV: "2"})
-    assert seen == {"read other": "blocked", "signal parent": "ok", "report": {"abi": 2, "files": True, "tcp": False, "scopes": False}}
+    assert seen == {
+        "read other": "blocked",
+        "signal parent": "ok",
+        "report": {"abi": 2, "files": True, "tcp": False, "scopes": False},
+    }
 
 
 @pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs a second interpreter")

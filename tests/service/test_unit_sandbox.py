@@ -16,7 +16,7 @@ LANDLOCK_CALLS = {"landlock_create_ruleset", "landlock_add_rule", "landlock_rest
 @pytest.mark.parametrize("unit", UNITS)
 def test_landlock_calls_are_allowed_and_the_service_always_restarts_without_a_start_limit(unit):
     text = (SYSTEMD / unit).read_text(encoding="utf-8")
-    assert LANDLOCK_CALLS <= set(values(text, "SystemCallFilter"))
+    assert set(values(text, "SystemCallFilter")) >= LANDLOCK_CALLS
     assert values(text, "Restart") == ["always"]
     assert values(text, "StartLimitIntervalSec") == ["0"] and values(text, "StartLimitBurst") == []
     for kept in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "ProtectProc"):
