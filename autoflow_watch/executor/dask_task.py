@@ -123,10 +123,14 @@ def run_notebook(task: NotebookTask) -> NotebookReturn:
     root = Path(worker.local_directory) / "autoflow-watch"
     root.mkdir(mode=0o700, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f"{task.notebook.name}-", dir=root))
+    # the executed notebook and the kernel's log go where a sealed kernel cannot write: papermill must
+    # never write through, nor this worker read back, a link the kernel planted in its own folder
+    outputs = Path(tempfile.mkdtemp(prefix=f"{task.notebook.name}-out-", dir=root))
     try:
-        return _execute_in(folder, key, worker, task)
+        return _execute_in(folder, outputs, key, worker, task)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(outputs, ignore_errors=True)
 
 
 def kill_kernels(key: str, dask_worker: Any = None) -> list[int]:
@@ -178,28 +182,30 @@ def forget_first_execution(client: Any, key: str) -> None:
     Event(MARKER_PREFIX + key, client=client).clear()
 
 
-def _execute_in(folder: Path, key: str, worker: Any, task: NotebookTask) -> NotebookReturn:
+def _execute_in(folder: Path, outputs: Path, key: str, worker: Any, task: NotebookTask) -> NotebookReturn:
     from autoflow_watch.executor.notebook_run import NotebookFailure, execute
     from autoflow_watch.executor.run_steps import adopt_log, looks_like_start_failure
     from autoflow_watch.executor.warm_kernels import WarmKernels
 
     notebook, job, parameters = _lay_out(folder, task)
+    job = dataclasses.replace(job, work_dir=str(outputs))
     token = task.token.value if task.token is not None and job.flowapi_token else None
     register_secret(token)  # never in a line this worker logs
     pids: list[int] = []
     with _running_lock:
         _running[key] = pids
     env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, "MPLBACKEND")}
-    kernels = WarmKernels(0, env, folder, pids.append, lambda pid: None, job.kernel_start_timeout_s)
+    kernels = WarmKernels(0, env, outputs, pids.append, lambda pid: None, job.kernel_start_timeout_s)
+    kernels.font_folder = folder.parent / "fonts"  # built once per worker, not per task
     watch = _CancelWatch(worker, key, pids)
     profile = KernelProfile(job.kernel, str(folder), token is not None, worker_sandbox(job.sandbox, folder))
-    output = folder / f"{notebook.name}.ipynb"
+    output = outputs / f"{notebook.name}.ipynb"
     started = time.monotonic()
     failure: NotebookFailure | None = None
     try:
         for chance in (1, 2):  # a kernel that fails to start is tried once more, as locally; cell errors are not
             kernel, _ = kernels.take(profile, token)
-            adopt_log(kernel, kernel_log_path(str(folder), notebook.name))
+            adopt_log(kernel, kernel_log_path(str(outputs), notebook.name))
             try:
                 execute(job, notebook, parameters, output, kernel.manager)
                 failure = None
@@ -215,7 +221,7 @@ def _execute_in(folder: Path, key: str, worker: Any, task: NotebookTask) -> Note
             _running.pop(key, None)
     if watch.cancelled and failure is not None:
         failure.message = f"cancelled by the daemon; kernel killed ({failure.message})"
-    log_path = kernel_log_path(str(folder), notebook.name)
+    log_path = kernel_log_path(str(outputs), notebook.name)
     return NotebookReturn(
         worker=worker.address,
         kernel_pid=pids[-1] if pids else None,

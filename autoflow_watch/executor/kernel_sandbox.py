@@ -136,6 +136,7 @@ def kernel_policy(profile: KernelProfile, folder: PrivateFolder, extra_read: lis
         "deny": list(spec.deny),
         "connect_ports": list(spec.connect_ports),
         "bind_ports": [0],  # an ephemeral port only (ipykernel's pipe for subprocess output binds one)
+        "required": spec.mode == "required",  # the launcher refuses to run the kernel less than sealed
     }
 
 

@@ -152,6 +152,7 @@ class WarmKernels:
     on_gone: Callable[[int], None]
     start_timeout_s: float = 60.0
     reaps_orphans: bool = False  # this process is a subreaper: orphans of its kernels become its children
+    font_folder: Path | None = None  # where matplotlib's font lists are built (default: in ``folder``)
     idle: list[Kernel] = field(default_factory=list)
     retiring: list[Kernel] = field(default_factory=list)
     _count: int = 0
@@ -305,7 +306,7 @@ class WarmKernels:
     def _provide_fonts(self, manager: ReportingKernelManager, private: PrivateFolder) -> None:
         """Matplotlib's font list for this kernel's interpreter, built once per worker, copied in."""
         if self._fonts is None:
-            self._fonts = FontCache(self.folder / "fonts")
+            self._fonts = FontCache(self.font_folder or self.folder / "fonts")
         try:
             python = manager.kernel_spec.argv[0] if manager.kernel_spec else sys.executable
             if python in ("python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])):

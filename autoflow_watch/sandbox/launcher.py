@@ -51,6 +51,12 @@ def main(argv: list[str]) -> None:
     here = os.path.realpath(executable) == os.path.realpath(sys.executable)
     _keep_orphans()
     report = _load_seal().seal(policy)
+    if policy.get("required") and not (report["files"] and report["tcp"] and report["scopes"]):
+        sys.stderr.write(  # a Dask worker host without Landlock: the kernel refuses to run unsealed
+            f'autoflow-watch: sandbox = "required" but this host enforces only {report} (Landlock ABI'
+            f" {report['abi']}; files, TCP and signals need Linux 6.12): the kernel does not start\n"
+        )
+        raise SystemExit(3)
     os.environ["AUTOFLOW_WATCH_SANDBOX"] = json.dumps(report, separators=(",", ":"))
     args = command[1:]
     if here and len(args) > 1 and args[0] == "-m":  # ``python -m module``: in this very process
