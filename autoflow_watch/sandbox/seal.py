@@ -104,10 +104,12 @@ def _grant_all(ruleset: Any, policy: dict[str, Any], deny: list[str]) -> None:
         ruleset.allow_path(path, READ)
     for path in DEVICES_WRITE:
         ruleset.allow_path(path, WRITE)
+    # what the policy names is granted even inside a denied folder (a task's folder in a worker's
+    # forbidden scratch space); a denied path inside it is still carved out
     for path in policy.get("read", ()):
-        _grant(ruleset, path, READ, deny, essential=False)
+        _grant(ruleset, path, READ, deny, essential=True)
     for path in policy.get("write", ()):
-        _grant(ruleset, path, WRITE, deny, essential=False)
+        _grant(ruleset, path, WRITE, deny, essential=True)
 
 
 def _inside(path: str, folder: str) -> bool:
