@@ -134,3 +134,17 @@ def test_the_launcher_runs_under_an_interpreter_without_autoflow_watch(tree):
     assert check.returncode != 0
     seen = sealed_probe(tree, {}, {"read other": str(tree / "other" / "o.txt")}, python="/usr/bin/python3")
     assert seen["read other"] == "blocked" and seen["report"]["files"]
+
+
+def test_a_granted_folder_inside_a_denied_one_is_granted(tree):
+    """A Dask task's folder lies in the worker's forbidden scratch space: the policy's own grant wins there."""
+    policy = {"write": [str(tree / "granted" / "inner")], "deny": [str(tree / "granted")]}
+    seen = sealed_probe(
+        tree,
+        policy,
+        {
+            "read granted inside denied": str(tree / "granted" / "inner" / "a.txt"),
+            "read its denied sibling": str(tree / "granted" / "secret" / "s.txt"),
+        },
+    )
+    assert seen["read granted inside denied"] == "ok" and seen["read its denied sibling"] == "blocked"
