@@ -53,7 +53,7 @@ def first_cell(kernels: WarmKernels, profile: KernelProfile, warm: bool) -> floa
     client = kernel.manager.client()
     client.start_channels()
     run_sync(client.wait_for_ready)(timeout=120)
-    run_sync(client.execute_interactive)("1 + 1", timeout=120)
+    run_sync(client.execute_interactive)("1 + 1", timeout=120, output_hook=lambda message: None)
     took = time.perf_counter() - started
     client.stop_channels()
     kernels.discard(kernel, now=True)
