@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 from hostile_cells import HOSTILE, LATER, VICTIM
 from notebooks import write_notebook
+from project_files import PATHS_TOML
 
 DATE = "2026-11-24"
 
@@ -112,12 +113,7 @@ read_paths = ["granted"]
     )
     project.config.write_text(
         f"""
-[paths]
-notebooks = "notebooks"
-inbox = "var/inbox"
-outbox = "var/outbox"
-work = "var/work"
-state = "sqlite:///var/state/autoflow.db"
+{PATHS_TOML}
 
 [execution]
 sandbox = "{sandbox}"

@@ -9,6 +9,7 @@ import pytest
 from daemon_process import assert_no_kernels_left, cli
 from fake_flowapi import FakeFlowApi
 from notebooks import write_notebook
+from project_files import PATHS_TOML
 
 pytestmark = pytest.mark.e2e
 DATE = "2026-11-24"
@@ -58,12 +59,7 @@ def write_project(root: Path, flowapi: FakeFlowApi) -> Path:
     config = root / "autoflow.toml"
     config.write_text(
         f"""
-[paths]
-notebooks = "notebooks"
-inbox = "var/inbox"
-outbox = "var/outbox"
-work = "var/work"
-state = "sqlite:///var/state/autoflow.db"
+{PATHS_TOML}
 
 [execution]
 max_parallel_runs = 2
