@@ -73,3 +73,16 @@ def test_required_refuses_a_host_without_landlock_in_one_line_and_best_effort_ru
         assert refused.returncode == 2
         [line] = refused.stderr.strip().splitlines()
         assert 'sandbox = "required"' in line and "signals" in line and "ABI 5" in line
+
+
+@pytest.mark.e2e
+def test_best_effort_on_a_host_without_landlock_runs_the_notebooks_and_says_so(project):
+    config = write_config(project)
+    (project / "var" / "inbox").mkdir(parents=True)
+    for day in ("2026-11-23", "2026-11-24"):
+        (project / "var" / "inbox" / f"calls_{day}.ready").touch()
+    result = cli(config, "run", "--once", env={"AUTOFLOW_WATCH_LANDLOCK_ABI": "0"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    [line] = [line for line in result.stderr.splitlines() if "sandbox.partial" in line]
+    assert "Landlock ABI 0: enforces nothing" in line and '"files": false' in line
+    assert (project / "var" / "outbox" / "daily" / "2026-11-24" / "manifest.json").exists()
