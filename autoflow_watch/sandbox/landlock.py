@@ -54,6 +54,8 @@ class LandlockError(OSError):
 
 
 class _RulesetAttr(ctypes.Structure):
+    """``struct landlock_ruleset_attr``: what a ruleset handles (fs and net rights, scopes)."""
+
     _fields_ = [
         ("handled_access_fs", ctypes.c_uint64),
         ("handled_access_net", ctypes.c_uint64),
@@ -62,11 +64,15 @@ class _RulesetAttr(ctypes.Structure):
 
 
 class _PathBeneath(ctypes.Structure):
+    """``struct landlock_path_beneath_attr`` (packed): rights granted beneath an open path."""
+
     _pack_ = 1
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
 class _NetPort(ctypes.Structure):
+    """``struct landlock_net_port_attr``: TCP rights granted on one port."""
+
     _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
 
 
