@@ -145,7 +145,9 @@ def test_a_hostile_notebook_is_blocked_at_every_turn_and_leaves_no_trace(tmp_pat
 
 def test_the_same_notebook_unsealed_succeeds_at_every_attack(tmp_path, postgres_port):
     """sandbox = "off": the attacks work (as in release 2), which shows the test above can fail."""
-    _, outcomes, _ = run_hostile(tmp_path, "off", postgres_port)
+    project, outcomes, _ = run_hostile(tmp_path, "off", postgres_port)
+    logs = "".join(path.read_text() for path in project.root.glob("daemon-*.log"))
+    assert '"event": "sandbox.off"' in logs, "off says so at start"
     report = {name: outcomes.get(name) for name in sorted(ALWAYS_TRIED)}
     assert {name: result for name, result in report.items() if result != "succeeded"} == {}, report
     assert len(outcomes["later"]["traces"]) == 3, "unsealed, a later kernel runs in the planted home"
