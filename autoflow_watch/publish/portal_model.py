@@ -92,16 +92,6 @@ class DateEntry:
             return None
         return max(0.0, self.finished_at - self.started_at)
 
-    @property
-    def main_link(self) -> str | None:
-        """Where a click on this date goes: the report's page, else the newest failure page."""
-        if self.report and self.report.complete:
-            html = [f for f in self.report.files if f.endswith(".html")]
-            return (html or self.report.files or [self.report.manifest or self.report.folder])[0]
-        for attempt in self.failed:
-            return attempt.page or (attempt.files[0] if attempt.files else None)
-        return None
-
 
 def _report(workflow: str, date: str, disk: DiskReport, state: DateState) -> ReportLinks:
     folder = f"{workflow}/{date}/"

@@ -55,15 +55,15 @@ def took(seconds: float | None) -> str:
 
 
 def main_link(date: dict[str, Any]) -> str | None:
-    """Where a date leads: its report's page, else its newest failure page, else its history row."""
+    """Where a date leads: its report's page, else its newest failed attempt's page (or file), else None."""
     report = date.get("report")
     if report and report.get("complete"):
         files = report.get("files") or []
         html = [f for f in files if f.endswith(".html")]
         return str((html or files or [report.get("manifest")])[0])
     for attempt in date.get("failed_attempts", []):
-        if attempt.get("page"):
-            return str(attempt["page"])
+        if attempt.get("page") or attempt.get("files"):
+            return str(attempt.get("page") or attempt["files"][0])
     return None
 
 
