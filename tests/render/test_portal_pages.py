@@ -69,12 +69,13 @@ def _outbox(root: Path, rendered: dict[str, Path], executed: dict[str, Path]) ->
         day = f"2026-11-{n + 1:02d}"
         publish_report(outbox, "daily-report", day, reports, _manifest("daily-report", day, f"run-{day}"))
         figures = {"report": {"calls": 4_000_000 + 37_000 * n, "share": 0.2 + n / 1000, "region": "admin2"}}
-        rows.append(RunRow("daily-report", day, "succeeded", 1, f"run-{day}", now - 9e4, now - 86400 * (30 - n), scraps=figures))
+        finished = now - 86400 * (30 - n)
+        rows.append(RunRow("daily-report", day, "succeeded", 1, f"run-{day}", finished - 83 - n, finished, scraps=figures))
     rows.append(RunRow("daily-report", "2026-12-01", "running", started_at=now - 30))
     _failure(root, outbox, executed, rendered)
     publish_failure(outbox, "nightly", "2026-11-23", "run-d", [executed["failed"]], "KeyError: 'x'")
     rows.append(RunRow("nightly", "2026-11-24", "failed", 1, "run-f", now - 60, now, "RuntimeError: LONG_TRACEBACK_ERROR", ["run-f"]))
-    rows.append(RunRow("nightly", "2026-11-23", "dead", 3, "run-d", now - 9e4, now - 86400, "KeyError: 'x'", ["a", "b", "run-d"]))
+    rows.append(RunRow("nightly", "2026-11-23", "dead", 3, "run-d", now - 86460, now - 86400, "KeyError: 'x'", ["a", "b", "run-d"]))
     insert_runs(store, rows)
     refresh_pages(outbox, store.runs.portal, ["daily-report", "nightly", "weekly"])
     store.close()
