@@ -59,7 +59,7 @@ def fill(root: Path, store: Store) -> Path:
 def test_history_lists_every_date_newest_first_with_states_links_and_figures(tmp_path: Path, store: Store) -> None:
     outbox = fill(tmp_path, store)
     page = (outbox / "daily-report" / "index.html").read_text(encoding="utf-8")
-    assert re.findall(r'<td class="date">([\d-]+)</td>', page) == ["2026-11-25", *reversed(DAYS)]
+    assert re.findall(r'<td class="date" data-label="Date">([\d-]+)</td>', page) == ["2026-11-25", *reversed(DAYS)]
     for link in ("../daily-report/2026-11-24/report.html", "../daily-report/2026-11-24/report.pdf"):
         assert f'href="{link}"' in page
     assert "4,400,000" in page and "(+2.3 %)" in page, "each number with its change against the previous date"
@@ -126,7 +126,7 @@ def test_pages_know_folders_the_records_do_not_and_show_what_retention_removed(t
     staging.discard(outbox, outbox / "daily-report" / "2026-11-20")  # as retention removes a report
     refresh_pages(outbox, store.runs.portal, [], changed=["daily-report"])
     page = (outbox / "daily-report" / "index.html").read_text(encoding="utf-8")
-    assert '<td class="date">2026-11-26</td>' in page and "being published" in page
+    assert '<td class="date" data-label="Date">2026-11-26</td>' in page and "being published" in page
     row = page[page.index('id="d-2026-11-20"') :].split("</tr>")[0]
     assert "removed (keep_days)" in row and "report.html" not in row
     assert "4,000,000" in row, "the figures outlive the report"
