@@ -36,7 +36,7 @@ REBUILDS = 3
 
 
 def _document_text(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"  # compact: C-speed
 
 
 def rebuild_workflow(outbox: Path, records: PortalRecords, workflow: str) -> dict[str, Any]:

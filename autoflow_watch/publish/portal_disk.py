@@ -66,6 +66,27 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
+# folder -> (its mtime, its files): a folder's mtime changes whenever a name in it is added, removed
+# or renamed over, so an unchanged folder is not listed again (one stat instead of a listing).
+_LISTED: dict[str, tuple[int, tuple[str, ...]]] = {}
+_LISTED_MAX = 500_000
+
+
+def _files_of(entry: os.DirEntry[str]) -> tuple[str, ...]:
+    try:
+        stamp = entry.stat(follow_symlinks=False).st_mtime_ns
+    except OSError:
+        return ()
+    known = _LISTED.get(entry.path)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    files = _files(Path(entry.path))
+    if len(_LISTED) >= _LISTED_MAX:
+        _LISTED.clear()
+    _LISTED[entry.path] = (stamp, files)
+    return files
+
+
 def _files(folder: Path) -> tuple[str, ...]:
     names = []
     for entry in _entries(folder):
@@ -82,7 +103,7 @@ def scan_workflow(outbox: Path, workflow: str) -> WorkflowDisk:
     disk = WorkflowDisk()
     for entry in _entries(outbox / workflow):
         if _is_dir(entry) and is_date_name(entry.name):
-            disk.reports[entry.name] = DiskReport(_files(Path(entry.path)))
+            disk.reports[entry.name] = DiskReport(_files_of(entry))
         elif entry.name in ("latest.html", "latest.json"):
             setattr(disk, entry.name.replace(".", "_"), True)
     for day in _entries(outbox / FAILED / workflow):
@@ -96,7 +117,7 @@ def scan_workflow(outbox: Path, workflow: str) -> WorkflowDisk:
                 filed_at = attempt.stat(follow_symlinks=False).st_mtime
             except OSError:
                 continue
-            attempts.append(DiskFailure(attempt.name, filed_at, _files(Path(attempt.path))))
+            attempts.append(DiskFailure(attempt.name, filed_at, _files_of(attempt)))
         if attempts:
             disk.failures[day.name] = sorted(attempts, key=lambda a: a.filed_at, reverse=True)
     return disk

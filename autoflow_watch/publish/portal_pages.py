@@ -8,16 +8,26 @@ on disk or in the store again.
 from __future__ import annotations
 
 import calendar
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import Markup
+
 from autoflow_watch import __version__
-from autoflow_watch.publish.portal_figures import FigureColumn, figures
+from autoflow_watch.publish.portal_figures import Figure, FigureColumn, figures
 from autoflow_watch.publish.portal_json import iso
 from autoflow_watch.publish.portal_model import DateEntry
-from autoflow_watch.publish.portal_templates import asset, json_for_script, main_link, render_page, render_xml
+from autoflow_watch.publish.portal_templates import (
+    asset,
+    environment,
+    json_for_script,
+    main_link,
+    render_page,
+    render_xml,
+)
 from autoflow_watch.publish.portal_templates import href as href_of
 
 RECENT = 14  # dates in the overview's strip
@@ -71,14 +81,64 @@ def overview_page(document: dict[str, Any]) -> str:
     )
 
 
+# (workflow, part) -> key -> the part as rendered: after a run only the rows (and calendar months)
+# that changed are rendered again; a workflow of 3,650 dates has 3,650 rows, one run changes one or
+# two. Each rebuild keeps only what it used, so the cache holds at most one history per workflow.
+_RENDERED: dict[tuple[str, str], dict[str, Markup]] = {}
+
+
+class _Reuse:
+    """What one rebuild of one part of a history renders, reusing the previous rebuild's output."""
+
+    def __init__(self, workflow: str, part: str, template: str, macro: str) -> None:
+        self.slot = (workflow, part)
+        self.previous = _RENDERED.get(self.slot, {})
+        self.current: dict[str, Markup] = {}
+        self.render = getattr(environment().get_template(template).module, macro)
+
+    def __call__(self, key: Any, *args: Any) -> Markup:
+        text = json.dumps(key, separators=(",", ":"))
+        html = self.previous.get(text)
+        if html is None:
+            html = self.render(*args)
+        self.current[text] = html
+        return html
+
+    def done(self) -> None:
+        _RENDERED[self.slot] = self.current
+
+
+def history_rows(
+    document: dict[str, Any], cells: dict[str, list[Figure]], columns: Sequence[FigureColumn]
+) -> list[Markup]:
+    """The history's rows, newest first, each rendered by ``history_row.html.j2`` unless unchanged."""
+    reuse = _Reuse(document["name"], "rows", "history_row.html.j2", "row")
+    labels = [c.label for c in columns]
+    rows = []
+    for date in document["dates"]:
+        figures_of = cells[date["reference_date"]]
+        key = [date, labels, [(f.text, f.change, f.direction) for f in figures_of]]
+        rows.append(reuse(key, date, figures_of, columns))
+    reuse.done()
+    return rows
+
+
+def calendar_tables(workflow: str, months: Sequence[Month]) -> list[Markup]:
+    """The calendar's months, each rendered by ``macros.html.j2``'s ``month_table`` unless unchanged."""
+    reuse = _Reuse(workflow, "months", "macros.html.j2", "month_table")
+    tables = [reuse([m.title, [[c and (c.day, c.state) for c in w] for w in m.weeks]], m) for m in months]
+    reuse.done()
+    return tables
+
+
 def history_page(document: dict[str, Any], entries: Sequence[DateEntry], columns: Sequence[FigureColumn]) -> str:
     """``outbox/<workflow>/index.html``: every date newest first, its figures, and the calendar."""
     return render_page(
         "history.html.j2",
         wf=document,
         columns=columns,
-        figures=figures(entries, columns),
-        calendar=calendar_months(document["dates"]),
+        rows=history_rows(document, figures(entries, columns), columns),
+        calendar=calendar_tables(document["name"], calendar_months(document["dates"])),
         open_months=OPEN_MONTHS,
     )
 
