@@ -9,8 +9,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from autoflow_watch.store import Store
-from autoflow_watch.store import schema
+from autoflow_watch.store import Store, schema
 
 
 @dataclass

@@ -49,8 +49,12 @@ def fill(root: Path, store: Store) -> Path:
     publish_failure(outbox, "nightly", "2026-11-24", "run-f", failed, "RuntimeError: no rows")
     for run_id in ("run-d1", "run-d2"):
         publish_failure(outbox, "nightly", "2026-11-23", run_id, failed[:1], "KeyError: 'x'")
-    rows.append(RunRow("nightly", "2026-11-24", "failed", 1, "run-f", now - 9, now, "RuntimeError: <no rows>\nTb", ["run-f"]))
-    rows.append(RunRow("nightly", "2026-11-23", "dead", 2, "run-d2", now - 99, now - 90, "KeyError: 'x'", ["run-d1", "run-d2"]))
+    rows.append(
+        RunRow("nightly", "2026-11-24", "failed", 1, "run-f", now - 9, now, "RuntimeError: <no rows>\nTb", ["run-f"])
+    )
+    rows.append(
+        RunRow("nightly", "2026-11-23", "dead", 2, "run-d2", now - 99, now - 90, "KeyError: 'x'", ["run-d1", "run-d2"])
+    )
     insert_runs(store, rows)
     refresh_pages(outbox, store.runs.portal, ["daily-report", "nightly"])
     return outbox
@@ -196,3 +200,46 @@ def test_scalar_scraps_are_read_from_an_executed_notebooks_glue_outputs(tmp_path
     path.write_text(json.dumps(notebook), encoding="utf-8")
     assert scalar_scraps(path) == {"calls": 12, "share": 0.5, "note": "ok"}
     assert scalar_scraps(tmp_path / "missing.ipynb") == {}
+
+
+REBUILDER = """
+import sys
+from pathlib import Path
+from autoflow_watch.publish.portal import refresh_pages
+from autoflow_watch.store import Store
+store = Store(sys.argv[1])
+for _ in range(int(sys.argv[3])):
+    refresh_pages(Path(sys.argv[2]), store.runs.portal, ["daily-report", "nightly"])
+store.close()
+"""
+
+
+def test_daemons_rebuilding_the_same_pages_at_once_never_show_a_reader_a_torn_page(
+    tmp_path: Path, store: Store
+) -> None:
+    import subprocess
+    import sys
+
+    outbox = fill(tmp_path, store)
+    writers = [
+        subprocess.Popen([sys.executable, "-c", REBUILDER, store.url, str(outbox), "15"], stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    reads = 0
+    while any(w.poll() is None for w in writers) or reads == 0:
+        for page in ("index.html", "daily-report/index.html", "nightly/index.html", "daily-report/feed.xml"):
+            text = (outbox / page).read_text(encoding="utf-8")
+            assert text.rstrip().endswith(("</html>", "</feed>")), f"{page} read half-written"
+        for data in ("index.json", "daily-report/index.json"):
+            json.loads((outbox / data).read_text(encoding="utf-8"))
+        reads += 1
+    assert [w.wait(timeout=300) for w in writers] == [0, 0], [w.stderr.read() for w in writers if w.stderr]
+    assert reads > 1
+
+
+def test_retention_rebuilds_the_pages_of_the_workflows_it_removed_from(tmp_path: Path) -> None:
+    from autoflow_watch.daemon.outbox_index import workflows_of
+
+    outbox = tmp_path / "outbox"
+    removed = [outbox / "daily" / "2026-01-01", outbox / "_failed" / "nightly" / "2026-01-01" / "run-1"]
+    assert workflows_of(outbox, removed) == {"daily", "nightly"}

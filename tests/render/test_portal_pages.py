@@ -49,9 +49,21 @@ def _failure(root: Path, outbox: Path, executed: dict[str, Path], rendered: dict
     html = shutil.copy(rendered["failed.html"], folder / "failed.html")
     (folder / "kernel.log").write_text("".join(f"kernel line {n}\n" for n in range(80)), encoding="utf-8")
     facts = FailureFacts(
-        "nightly", "2026-11-24", "run-f", 1, "RuntimeError", "LONG_TRACEBACK_ERROR", "failed", None,
-        "Traceback (most recent call last):\nRuntimeError: LONG_TRACEBACK_ERROR", {"reference_date": "2026-11-24"},
-        60.0, 3600.0, Path(notebook), folder / "kernel.log", ["failed.ipynb", "failed.html", "error.txt"],
+        "nightly",
+        "2026-11-24",
+        "run-f",
+        1,
+        "RuntimeError",
+        "LONG_TRACEBACK_ERROR",
+        "failed",
+        None,
+        "Traceback (most recent call last):\nRuntimeError: LONG_TRACEBACK_ERROR",
+        {"reference_date": "2026-11-24"},
+        60.0,
+        3600.0,
+        Path(notebook),
+        folder / "kernel.log",
+        ["failed.ipynb", "failed.html", "error.txt"],
     )
     page = write_failure_page(folder, facts)
     publish_failure(outbox, "nightly", "2026-11-24", "run-f", [Path(notebook), Path(html), page], "RuntimeError")
@@ -70,12 +82,30 @@ def _outbox(root: Path, rendered: dict[str, Path], executed: dict[str, Path]) ->
         publish_report(outbox, "daily-report", day, reports, _manifest("daily-report", day, f"run-{day}"))
         figures = {"report": {"calls": 4_000_000 + 37_000 * n, "share": 0.2 + n / 1000, "region": "admin2"}}
         finished = now - 86400 * (30 - n)
-        rows.append(RunRow("daily-report", day, "succeeded", 1, f"run-{day}", finished - 83 - n, finished, scraps=figures))
+        rows.append(
+            RunRow("daily-report", day, "succeeded", 1, f"run-{day}", finished - 83 - n, finished, scraps=figures)
+        )
     rows.append(RunRow("daily-report", "2026-12-01", "running", started_at=now - 30))
     _failure(root, outbox, executed, rendered)
     publish_failure(outbox, "nightly", "2026-11-23", "run-d", [executed["failed"]], "KeyError: 'x'")
-    rows.append(RunRow("nightly", "2026-11-24", "failed", 1, "run-f", now - 60, now, "RuntimeError: LONG_TRACEBACK_ERROR", ["run-f"]))
-    rows.append(RunRow("nightly", "2026-11-23", "dead", 3, "run-d", now - 86460, now - 86400, "KeyError: 'x'", ["a", "b", "run-d"]))
+    rows.append(
+        RunRow(
+            "nightly",
+            "2026-11-24",
+            "failed",
+            1,
+            "run-f",
+            now - 60,
+            now,
+            "RuntimeError: LONG_TRACEBACK_ERROR",
+            ["run-f"],
+        )
+    )
+    rows.append(
+        RunRow(
+            "nightly", "2026-11-23", "dead", 3, "run-d", now - 86460, now - 86400, "KeyError: 'x'", ["a", "b", "run-d"]
+        )
+    )
     insert_runs(store, rows)
     refresh_pages(outbox, store.runs.portal, ["daily-report", "nightly", "weekly"])
     store.close()
@@ -202,7 +232,9 @@ def test_the_search_box_filters_workflows_and_dates_as_one_types(outbox: Path, t
         assert _visible(browser, "#results tbody tr") == 10 + 2, "ten daily dates and both nightly ones"
         assert _visible(browser, "section.wf") == 2
         search.send_keys("x")
-        assert _visible(browser, "#results tbody tr") == 0 and "No workflow or date matches" in browser.driver.page_source
+        assert (
+            _visible(browser, "#results tbody tr") == 0 and "No workflow or date matches" in browser.driver.page_source
+        )
         search.send_keys(Keys.CONTROL, "a")
         search.send_keys(Keys.BACKSPACE)
         assert _visible(browser, "section.wf") == 3 and _visible(browser, "#results tr") == 0
