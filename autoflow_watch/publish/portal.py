@@ -50,7 +50,10 @@ def rebuild_workflow(outbox: Path, records: PortalRecords, workflow: str) -> dic
         entries = build_entries(outbox, workflow, records.history(workflow), disk)
         document = workflow_document(workflow, entries, (disk.latest_html, disk.latest_json))
         now = time.time()
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:  # something that is not a folder has the workflow's name: its pages cannot go there
+            return document
         data = _document_text({"schema_version": SCHEMA_VERSION, **document})
         atomic_write_text(outbox, folder / WORKFLOW_JSON, data)
         atomic_write_text(outbox, folder / HISTORY, history_page(document, entries, scrap_columns(entries)))

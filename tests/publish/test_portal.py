@@ -243,3 +243,19 @@ def test_retention_rebuilds_the_pages_of_the_workflows_it_removed_from(tmp_path:
     outbox = tmp_path / "outbox"
     removed = [outbox / "daily" / "2026-01-01", outbox / "_failed" / "nightly" / "2026-01-01" / "run-1"]
     assert workflows_of(outbox, removed) == {"daily", "nightly"}
+
+
+def test_junk_in_the_outbox_is_left_out_of_the_pages_and_stops_nothing(tmp_path: Path, store: Store) -> None:
+    outbox = fill(tmp_path, store)
+    (outbox / "daily-report" / "2026-13-45").mkdir()  # shaped like a date, not one
+    (outbox / "daily-report" / "notes.txt").write_text("hello")
+    (outbox / "_failed" / "nightly" / "2026-11-24" / "stray.txt").write_text("x")
+    (outbox / "_failed" / "stray-file").write_text("x")
+    (outbox / "weekly").write_text("a file where a workflow's folder would be")
+    insert_runs(store, [RunRow("daily-report", "2026-11-19", "succeeded", started_at=1.0, finished_at=2.0)])
+    refresh_pages(outbox, store.runs.portal, ["daily-report", "nightly", "weekly"])
+    page = (outbox / "daily-report" / "index.html").read_text(encoding="utf-8")
+    assert "2026-13-45" not in page and "notes.txt" not in page
+    assert 'id="d-2026-11-19"' in page, "the pages were rebuilt"
+    names = [w["name"] for w in json.loads((outbox / "index.json").read_text())["workflows"]]
+    assert names == ["daily-report", "nightly", "weekly"]
