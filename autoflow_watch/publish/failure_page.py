@@ -181,6 +181,7 @@ def failure_page(facts: FailureFacts) -> str:
         facts=facts,
         kind=kind.value,
         explanation=_clean(explain(facts, kind)),
+        error=_clean(f"{facts.error_type}: {facts.error or ''}" if facts.error_type else facts.error or ""),
         source=source,
         stderr=stderr,
         traceback=_clean(facts.traceback),
