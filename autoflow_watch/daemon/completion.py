@@ -93,7 +93,7 @@ def _file_failure(outbox: Path, execution: Execution, attempt: AttemptResult, lo
         f"error: {attempt.error_type}: {attempt.error}\n\n{_strip_ansi(details)}\n"
     )
     try:
-        files.append(failure_page_file(execution, attempt, details, files))
+        files.append(failure_page_file(execution, attempt, details, files, text))
     except Exception as error:  # the files themselves still help
         log.warning("failure.page_not_written", error=str(error), details=traceback.format_exc(limit=2))
     try:

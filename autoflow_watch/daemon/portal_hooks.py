@@ -35,7 +35,9 @@ def record_scraps(store: Store, execution: Execution, log: Any) -> None:
         log.warning("run.scraps_not_recorded", error=str(error))
 
 
-def failure_page_file(execution: Execution, attempt: AttemptResult, traceback: str, files: list[Path]) -> Path:
+def failure_page_file(
+    execution: Execution, attempt: AttemptResult, traceback: str, files: list[Path], error_text: str
+) -> Path:
     """``index.html`` of the failed attempt, written beside its other files to be filed with them."""
     job = execution.job
     notebook = attempt.failing_notebook
@@ -56,5 +58,6 @@ def failure_page_file(execution: Execution, attempt: AttemptResult, traceback: s
         notebook_file=executed,
         kernel_log=kernel_log_path(job.work_dir, notebook) if notebook else None,
         files=sorted({f.name for f in files} | {"error.txt"}),
+        error_text=error_text,
     )
     return write_failure_page(job.failure_dir(), facts)

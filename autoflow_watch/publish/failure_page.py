@@ -58,6 +58,7 @@ class FailureFacts:
     notebook_file: Path | None = None  # the executed notebook as far as it got
     kernel_log: Path | None = None  # the kernel process's own stdout/stderr
     files: list[str] = field(default_factory=list)  # names filed beside the page
+    error_text: str = ""  # error.txt as filed: what it says about the sandbox is repeated on the page
 
 
 def classify(facts: FailureFacts) -> FailureKind:
@@ -181,6 +182,7 @@ def failure_page(facts: FailureFacts) -> str:
         facts=facts,
         kind=kind.value,
         explanation=_clean(explain(facts, kind)),
+        sandbox=[_clean(line.strip()) for line in facts.error_text.splitlines() if "sandbox" in line.lower()][:3],
         error=_clean(f"{facts.error_type}: {facts.error or ''}" if facts.error_type else facts.error or ""),
         source=source,
         stderr=stderr,

@@ -76,3 +76,11 @@ def test_secrets_are_redacted_wherever_they_would_appear_on_the_page(tmp_path: P
     assert page.count("[redacted]") >= 5
     assert "using [redacted]" in page and "kernel says [redacted]" in page, "stderr and the kernel's log are shown"
     assert failed.failing_cell == 1, "the failing cell found from papermill's marks"
+
+
+def test_what_error_txt_says_about_the_sandbox_is_said_where_it_says_what_happened(tmp_path: Path) -> None:
+    text = "workflow: daily\nerror: PermissionError: [Errno 13] Permission denied: '/srv/x'\n"
+    text += 'sandbox: the sandbox blocked reading /srv/x; read_paths = ["/srv/x"] grants it\n'
+    page = failure_page(facts(tmp_path, "PermissionError", "[Errno 13] Permission denied", error_text=text))
+    what = page[page.index('<div class="what"') :].split("</div>")[0]
+    assert "the sandbox blocked reading /srv/x" in what and "read_paths" in what
