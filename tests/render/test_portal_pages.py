@@ -231,6 +231,7 @@ def test_the_search_box_filters_workflows_and_dates_as_one_types(outbox: Path, t
         search.send_keys("2026-11-2")
         assert _visible(browser, "#results tbody tr") == 10 + 2, "ten daily dates and both nightly ones"
         assert _visible(browser, "section.wf") == 2
+        _screenshots(browser, "index-searching-2026-11-2", tmp_path / "screens")
         search.send_keys("x")
         assert (
             _visible(browser, "#results tbody tr") == 0 and "No workflow or date matches" in browser.driver.page_source
