@@ -22,37 +22,38 @@
     return cell;
   }
   function linksCell(wf, d) {
-    var cell = el("td", "", "files");
+    var cell = el("td"), links = el("span", "", "files");
     if (d.report && d.report.complete) {
-      d.report.files.forEach(function (f) { cell.appendChild(link(f, f.split("/").pop())); });
+      d.report.files.forEach(function (f) { links.appendChild(link(f, f.split("/").pop())); });
     }
     d.failed_attempts.slice(0, 3).forEach(function (a) {
-      if (a.page) { cell.appendChild(link(a.page, "attempt " + (a.attempt || "?") + ": what failed")); }
+      var target = a.page || a.files[0], label = a.page ? "what failed" : (target || "").split("/").pop();
+      if (target) { links.appendChild(link(target, "attempt " + (a.attempt || "?") + ": " + label)); }
     });
     var history = link(wf.history, "history");
     history.hash = "d-" + d.reference_date;
-    cell.appendChild(history);
+    links.appendChild(history);
+    cell.appendChild(links);
     return cell;
   }
+  var HEADERS = ["Workflow", "Date", "State", "Reports and failures"];
   function row(wf, d) {
     var tr = el("tr");
     var name = el("td");
     name.appendChild(link(wf.history, wf.name));
-    tr.appendChild(name);
-    tr.appendChild(el("td", d.reference_date, "date"));
-    tr.appendChild(stateCell(d.state));
-    tr.appendChild(linksCell(wf, d));
+    [name, el("td", d.reference_date, "date"), stateCell(d.state), linksCell(wf, d)].forEach(function (td, i) {
+      td.setAttribute("data-label", HEADERS[i]);
+      tr.appendChild(td);
+    });
     return tr;
   }
-  function table(rows, total) {
+  function table(rows) {
     var t = el("table", "", "found"), head = el("thead"), hr = el("tr"), body = el("tbody");
-    ["Workflow", "Date", "State", "Reports and failures"].forEach(function (h) {
+    HEADERS.forEach(function (h) {
       var th = el("th", h); th.scope = "col"; hr.appendChild(th);
     });
     head.appendChild(hr);
     rows.forEach(function (r) { body.appendChild(r); });
-    t.appendChild(el("caption", total + (total === 1 ? " date matches" : " dates match") +
-      (total > rows.length ? " (the newest " + rows.length + " are listed)" : ""), "muted"));
     t.appendChild(head);
     t.appendChild(body);
     return t;
@@ -78,7 +79,10 @@
     });
     results.hidden = words.length === 0;
     if (words.length) {
-      results.appendChild(total ? table(rows, total) : el("p", "No workflow or date matches.", "muted"));
+      results.appendChild(el("p", total ? total + (total === 1 ? " date matches" : " dates match") +
+        (total > rows.length ? " (the newest " + rows.length + " are listed)" : "") : "No workflow or date matches.",
+        "muted"));
+      if (total) { results.appendChild(table(rows)); }
     }
   }
   input.addEventListener("input", update);
