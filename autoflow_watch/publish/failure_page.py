@@ -97,8 +97,8 @@ def explain(facts: FailureFacts, kind: FailureKind) -> str:
         "more memory is allowed.",
         FailureKind.KERNEL_DIED: f"The kernel died while running {where}: the Python process running the "
         "notebook ended without a Python error. Most often it ran out of memory (killed by the system's "
-        "out-of-memory killer or a memory limit) or a native library crashed; the kernel's own log "
-        "below shows its last words.",
+        "out-of-memory killer or a memory limit) or a native library crashed; the kernel's own log, "
+        "below, shows its last words if it printed any.",
         FailureKind.CELL_TIMEOUT: f"Timeout: {where} ran longer than cell_timeout "
         f"({_seconds(facts.cell_timeout_s)}) and was stopped. Make the cell faster, or raise "
         "cell_timeout for this workflow.",
