@@ -96,14 +96,16 @@ def rebuild_overview(outbox: Path, records: PortalRecords, workflows: list[str])
         for workflow in workflows:
             document, stamp = _stored_document(outbox, workflow)
             if document is None:
-                document = rebuild_workflow(outbox, records, workflow)
-                stamp = _stored_document(outbox, workflow)[1]
+                rebuild_workflow(outbox, records, workflow)
+                document, stamp = _stored_document(outbox, workflow)
+            if document is None:
+                continue  # its pages cannot be written (something else has its folder's name): no dead links
             documents.append(document)
             stamps[workflow] = stamp
         overview = overview_document(documents, time.time())
         atomic_write_text(outbox, outbox / INDEX_JSON, _document_text(overview))
         atomic_write_text(outbox, outbox / INDEX, overview_page(overview))
-        if all(_stored_document(outbox, w)[1] == stamps[w] for w in workflows):
+        if all(_stored_document(outbox, w)[1] == stamp for w, stamp in stamps.items()):
             break
 
 
