@@ -182,6 +182,11 @@ class NotebookConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
+        if value.lower() == "index":
+            raise ValueError(
+                "notebook name 'index' is taken: outbox/_failed/<workflow>/<date>/<run_id>/index.html is the "
+                "failure page; give the notebook another name"
+            )
         return _check_name(value, "notebook name")
 
 
@@ -209,6 +214,8 @@ class WorkflowConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
+        if value.lower() in RESERVED_WORKFLOW_NAMES:
+            raise ValueError(f"workflow name {value!r} is taken by the outbox's own pages; choose another")
         return _check_name(value, "workflow name")
 
     @field_validator("datasets")
@@ -302,6 +309,10 @@ def check_flowdb_url(value: str) -> None:
         raise ValueError("the URL must not carry the password: put it in password_file (a secret), or use PGPASSFILE")
     if not url.database:
         raise ValueError(f"the URL names no database; expected one such as {example}")
+
+
+# outbox/index.html and outbox/index.json are the portal's overview (docs/outbox.md)
+RESERVED_WORKFLOW_NAMES = frozenset({"index.html", "index.json"})
 
 
 def _check_name(value: str, what: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch import __version__
+from autoflow_watch.daemon.portal_hooks import failure_page_file, record_scraps
 from autoflow_watch.executor.base import Execution
 from autoflow_watch.executor.job import RunJob, kernel_log_tail
 from autoflow_watch.executor.params import run_parameters
@@ -57,6 +58,7 @@ def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: ti
                 files = [Path(p) for p in execution.result.report_files]
                 folder = publish_report(outbox, job.workflow, job.reference_date, files, build_manifest(execution))
                 log.info("run.published", folder=str(folder), files=len(files))
+            record_scraps(store, execution, log)
         except Exception as error:
             attempt = AttemptResult(AttemptOutcome.FAILED, "PublishError", f"publishing to the outbox failed: {error}")
             log.error("run.publish_failed", error=str(error))
@@ -90,6 +92,10 @@ def _file_failure(outbox: Path, execution: Execution, attempt: AttemptResult, lo
         f"cell: {attempt.failing_cell if attempt.failing_cell is not None else '-'}\n"
         f"error: {attempt.error_type}: {attempt.error}\n\n{_strip_ansi(details)}\n"
     )
+    try:
+        files.append(failure_page_file(execution, attempt, details, files, text))
+    except Exception as error:  # the files themselves still help
+        log.warning("failure.page_not_written", error=str(error), details=traceback.format_exc(limit=2))
     try:
         publish_failure(outbox, job.workflow, job.reference_date, job.run_id, files, text)
     except Exception as error:

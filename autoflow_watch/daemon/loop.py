@@ -31,7 +31,7 @@ from autoflow_watch.daemon.jobs import build_job, kernel_hint, pool_settings, wo
 from autoflow_watch.daemon.lock import InstanceLock
 from autoflow_watch.daemon.notify import Notifier
 from autoflow_watch.daemon.outage import StoreOutage
-from autoflow_watch.daemon.outbox_index import refresh_index
+from autoflow_watch.daemon.outbox_index import refresh_index, workflows_of
 from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.daemon.reporting import Reporting
@@ -254,7 +254,7 @@ class Daemon:
         self.ctx.wake.set()
 
     def _conclude_finished(self) -> None:
-        changed = False
+        changed: set[str] = set()
         while True:
             try:
                 execution = self._done.get_nowait()
@@ -276,10 +276,10 @@ class Daemon:
                 self._failed_this_session += 1
             if state is RunState.SUCCEEDED:
                 self._last_report = f"{execution.job.workflow}/{execution.job.reference_date}"
-            changed = True
+            changed.add(execution.job.workflow)
         if changed:
             self._concluded = True
-            refresh_index(self.config, self.ctx.store)
+            refresh_index(self.config, self.ctx.store, changed)  # those workflows' pages and the overview
 
     def _keep_leases(self) -> None:
         execution = self.config.app.execution
@@ -309,7 +309,7 @@ class Daemon:
             removed = apply_retention(self.config.app.paths.outbox, keep, dt.date.today())
             if removed:
                 log.info("outbox.retention", removed=[str(p) for p in removed])
-                refresh_index(self.config, self.ctx.store)
+                refresh_index(self.config, self.ctx.store, workflows_of(self.config.app.paths.outbox, removed))
 
     def _kernel_hint(self) -> Hint:
         try:

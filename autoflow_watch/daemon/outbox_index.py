@@ -1,47 +1,42 @@
-"""Keep ``outbox/index.html`` in step with the run records."""
+"""Keep the outbox's pages (overview, histories, feeds, index.json) in step with the run records."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 from autoflow_watch.config import Config
 from autoflow_watch.logs import get_logger
-from autoflow_watch.publish.index import IndexEntry, write_index
+from autoflow_watch.publish.portal import refresh_pages
+from autoflow_watch.publish.staging import FAILED
 from autoflow_watch.store import Store
 
 log = get_logger("autoflow_watch.index")
 
 
-REBUILDS = 3
+def refresh_index(config: Config, store: Store, changed: Iterable[str] | None = None) -> None:
+    """Rebuild the ``changed`` workflows' pages (None: all of them) and the overview.
 
-
-def refresh_index(config: Config, store: Store) -> None:
-    """Rewrite the index from the store; a failure is logged, never fatal (it is a convenience).
-
-    Another daemon sharing the outbox may record a run and write the index while this one
-    writes an older view: the records are read again after writing, and the index rebuilt
-    while they changed, so the last index written shows every daemon's runs.
+    A failure is logged, never fatal: the pages are a convenience, the reports are what counts.
+    Another daemon sharing the outbox may write the same pages meanwhile; each rebuild reads the
+    records again after writing and rebuilds while they moved (see :mod:`autoflow_watch.publish.portal`).
     """
     try:
-        entries = _entries(store)
-        for _ in range(REBUILDS):
-            write_index(config.app.paths.outbox, entries)
-            now = _entries(store)
-            if now == entries:
-                break
-            entries = now
+        refresh_pages(config.app.paths.outbox, store.runs.portal, config.workflows, changed)
     except Exception as error:
         log.warning("outbox.index_failed", error=str(error))
 
 
-def _entries(store: Store) -> list[IndexEntry]:
-    return [
-        IndexEntry(
-            workflow=run.workflow,
-            reference_date=run.reference_date.isoformat(),
-            state=run.state.value,
-            run_id=run.run_id,
-            attempts=run.attempts,
-            finished_at=run.finished_at,
-            error=run.error,
-        )
-        for run in store.runs.status()
-    ]
+def workflows_of(outbox: Path, removed: Iterable[Path]) -> set[str]:
+    """The workflows whose folders retention removed something from (their pages change)."""
+    names = set()
+    for path in removed:
+        try:
+            parts = path.relative_to(outbox).parts
+        except ValueError:
+            continue
+        if len(parts) > 1 and parts[0] == FAILED:
+            names.add(parts[1])
+        elif parts:
+            names.add(parts[0])
+    return names

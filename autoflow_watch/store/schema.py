@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 2  # release 1 wrote 1 (and knows no newer one)
+SCHEMA_VERSION = 3  # release 1 wrote 1 (and knows no newer one)
 
 metadata = MetaData()
 
@@ -110,4 +110,16 @@ steps = Table(
     Column("finished_at", Float, nullable=True),
     Column("duration_s", Float, nullable=True),
     Column("error", Text, nullable=True),
+)
+
+# the scalar scraps a report notebook glued (scrapbook), one row per run: the outbox portal's figures.
+# Written when a report is published, so that pages rebuild from here without reading notebooks.
+scraps = Table(
+    "scraps",
+    metadata,
+    Column("workflow", String(64), primary_key=True),
+    Column("reference_date", String(10), primary_key=True),
+    Column("run_id", String(64), nullable=False),  # the attempt whose report glued them
+    Column("values_json", Text, nullable=False),  # {"<notebook>": {"<scrap>": number or short string}}
+    Column("recorded_at", Float, nullable=False),
 )

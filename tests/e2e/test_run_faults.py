@@ -117,7 +117,7 @@ def test_run_killed_for_its_run_timeout_files_the_notebook_marked_where_it_stopp
     drop_marker(config)
     assert cli(config, "run", "--once").returncode == 1
     [folder] = failed_folders(config)
-    assert sorted(p.name for p in folder.iterdir()) == ["error.txt", "job.html", "job.ipynb"]
+    assert sorted(p.name for p in folder.iterdir()) == ["error.txt", "index.html", "job.html", "job.ipynb"]
     page = (folder / "job.html").read_text()
     assert "The run was stopped: run exceeded run_timeout of 4s" in page
     assert page.index("Execution was stopped here") < page.index("sleep"), "marked above the running cell"
@@ -244,7 +244,7 @@ def test_full_outbox_disk_fails_the_attempt_cleanly_then_the_retry_publishes(tmp
         assert cli(config, "run", "--once").returncode == 1
         [run] = status_of(config)
         assert run["state"] == "failed" and "No space left" in run["error"]
-        assert not (outbox / "faulty").exists(), "no report folder, not even an empty one"
+        assert not (outbox / "faulty" / "2026-11-24").exists(), "no report folder, not even an empty one"
         assert not list((outbox / ".staging").glob("*")), "what was staged is removed again"
 
         subprocess.run(["mount", "-o", "remount,size=16m", str(outbox)], check=True)  # the operator frees space

@@ -74,8 +74,13 @@ def check_published_once(config: Path, runs: list[dict]) -> None:
         assert manifest["run_id"] == run["run_id"], run["reference_date"]
     latest = json.loads((outbox / "latest.json").read_text())
     assert latest["reference_date"] == max(r["reference_date"] for r in runs)
-    index = (config.parent / "var" / "outbox" / "index.html").read_text()
-    assert all(f">{r['reference_date']}<" in index for r in runs), "the index lists every daemon's reports"
+    history = (outbox / "index.html").read_text()
+    assert all(f">{r['reference_date']}<" in history for r in runs), "the history lists every daemon's reports"
+    data = json.loads((config.parent / "var" / "outbox" / "index.json").read_text())
+    [workflow] = [w for w in data["workflows"] if w["name"] == WORKFLOW]
+    assert {d["reference_date"] for d in workflow["dates"] if d["state"] == "succeeded"} == {
+        r["reference_date"] for r in runs
+    }, "index.json too"
 
 
 def test_three_daemons_publish_thirty_markers_each_once(tmp_path):

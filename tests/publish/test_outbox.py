@@ -1,19 +1,16 @@
-"""Publishing into the outbox: manifest last, stale files gone, _failed layout, latest.json, the index."""
+"""Publishing into the outbox: manifest last, stale files gone, _failed layout, latest.json (pages: test_portal)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
 from outbox_helpers import MANIFEST_KEYS, manifest, report_files
 
 from autoflow_watch.publish import outbox as outbox_module
-from autoflow_watch.publish.index import IndexEntry, render_index, write_index
 from autoflow_watch.publish.latest import write_latest
 from autoflow_watch.publish.outbox import SCHEMA_VERSION, publish_failure, publish_report, read_manifest
 
@@ -121,76 +118,6 @@ def test_latest_json_points_at_the_newest_complete_report_not_one_being_publishe
     forward = (outbox / "daily-report" / "latest.html").read_text()
     assert '<meta http-equiv="refresh" content="0; url=2026-11-24/report.html">' in forward
     assert "<script" not in forward
-
-
-def _entries(now: float) -> list[IndexEntry]:
-    return [
-        IndexEntry("daily-report", "2026-11-25", "running", "run-r", 1, None, None),
-        IndexEntry("daily-report", "2026-11-24", "succeeded", "2026-11-24", 1, now - 60, None),
-        IndexEntry("daily-report", "2026-11-23", "succeeded", "2026-11-23", 1, now - 86400, None),
-        IndexEntry("nightly", "2026-11-24", "failed", "run-f", 1, now, "RuntimeError: <no rows>\nTraceback..."),
-        IndexEntry("nightly", "2026-11-23", "dead", "run-d", 3, now - 86400, "KeyError: 'x'"),
-    ]
-
-
-def make_outbox(root: Path) -> Path:
-    """Two workflows: reports, a running run, a failed and a dead one with filed attempts; index written."""
-    outbox = root / "outbox"
-    for day in ("2026-11-23", "2026-11-24"):
-        files = report_files(root / "work" / day)
-        publish_report(outbox, "daily-report", day, files, manifest("daily-report", day, day))
-    failed = report_files(root / "work" / "failed", names=("check.ipynb", "check.html"))
-    publish_failure(outbox, "nightly", "2026-11-24", "run-f", failed, "RuntimeError: no rows")
-    publish_failure(outbox, "nightly", "2026-11-23", "run-d", failed[:1], "KeyError: 'x'")
-    write_index(outbox, _entries(dt.datetime.now().timestamp()))
-    return outbox
-
-
-def test_index_lists_every_state_newest_first_with_links_to_reports_failures_and_manifests(tmp_path: Path) -> None:
-    outbox = make_outbox(tmp_path)
-    page = (outbox / "index.html").read_text(encoding="utf-8")
-    for state in ("running", "succeeded", "failed", "dead"):
-        assert f'<span class="state {state}">{state}</span>' in page
-    daily = page[page.index('<section id="daily-report">') : page.index('<section id="nightly">')]
-    assert re.findall(r'<td class="date">([\d-]+)</td>', daily) == ["2026-11-25", "2026-11-24", "2026-11-23"]
-    for link in (
-        "daily-report/2026-11-24/report.html",
-        "daily-report/2026-11-24/report.pdf",
-        "daily-report/2026-11-24/manifest.json",
-        "daily-report/latest.html",
-        "_failed/nightly/2026-11-24/run-f/check.ipynb",
-        "_failed/nightly/2026-11-24/run-f/check.html",
-        "_failed/nightly/2026-11-24/run-f/error.txt",
-        "_failed/nightly/2026-11-23/run-d/check.ipynb",
-    ):
-        assert f'href="{link}"' in page, link
-    assert page.count("RuntimeError: &lt;no rows&gt;") == 1, "a short error shown once, escaped"
-    assert "<script" not in page and "http://" not in page and "https://" not in page
-
-
-def test_index_knows_report_folders_the_run_records_do_not(tmp_path: Path) -> None:
-    outbox = make_outbox(tmp_path)
-    (outbox / "daily-report" / "2026-11-26").mkdir()  # interrupted publication: no manifest
-    page = render_index(outbox, [])
-    assert '<td class="date">2026-11-26</td>' in page and "being published" in page
-    assert '<td class="date">2026-11-23</td>' in page and '<span class="state succeeded">' in page
-    assert '<span class="state failed">failed</span>' in page, "a filed failure without a record"
-
-
-def test_index_is_replaced_whole_through_the_staging_area(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    outbox = make_outbox(tmp_path)
-    from autoflow_watch.publish import staging
-
-    moves: list[tuple[str, str]] = []
-    real_replace = os.replace
-
-    def replace(src: str | Path, dst: str | Path) -> None:
-        moves.append((Path(src).parent.name, Path(dst).name))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(staging.os, "replace", replace)
-    write_index(outbox, [])
-    assert moves == [(".staging", "index.html")]
 
 
 def test_a_failed_attempts_notebook_is_filed_without_secrets_or_absolute_paths(

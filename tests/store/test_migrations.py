@@ -64,7 +64,10 @@ def test_a_release1_store_upgrades_in_place_keeping_every_run_attempt_and_fact(s
     expected = json.loads((FIXTURES / "release1-rows.json").read_text())[backend(url)]
     store = Store(url)
     try:
-        assert (store.upgrade.before, store.upgrade.applied) == ("0001_release1", ["0002_several_daemons"])
+        assert (store.upgrade.before, store.upgrade.applied) == (
+            "0001_release1",
+            ["0002_several_daemons", "0003_portal"],
+        )
         running = {r.run_id: r.holder for r in store.runs.status() if r.state.value == "running"}
     finally:
         store.close()
@@ -90,6 +93,26 @@ def test_an_upgraded_release1_store_is_used_as_any_other(store_url, tmp_path):
         assert store.facts.count() == 11
     finally:
         store.close()
+
+
+def test_an_upgraded_release1_store_keeps_scraps_for_the_portal_and_reads_history_per_workflow(store_url, tmp_path):
+    store = Store(load_release1(store_url, tmp_path))
+    try:
+        history = store.runs.portal.history("daily-report")
+        assert history and [h.reference_date for h in history] == sorted(
+            (h.reference_date for h in history), reverse=True
+        )
+        day = history[0].reference_date
+        store.runs.portal.record_scraps("daily-report", day, "r-1", {"report": {"calls": 4273779, "region": "admin2"}})
+        store.runs.portal.record_scraps("daily-report", day, "r-2", {"report": {"calls": 4491741}})  # a rerun's
+        assert store.runs.portal.history("daily-report")[0].scraps == {"report": {"calls": 4491741}}
+        assert store.runs.portal.history("no-such-workflow") == []
+    finally:
+        store.close()
+    engine = create_engine(store_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == "3"
+    engine.dispose()
 
 
 def test_a_current_store_is_left_as_it_is(store_url):
@@ -130,7 +153,7 @@ def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url):
     results = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [0] * 4, [err.decode() for _, err in results]
     applied = sorted(json.loads(out.decode().splitlines()[-1]) for out, _ in results)
-    assert applied == [[], [], [], ["0001_release1", "0002_several_daemons"]]
+    assert applied == [[], [], [], ["0001_release1", "0002_several_daemons", "0003_portal"]]
 
 
 def write_config(folder: Path, url: str) -> Path:
@@ -158,10 +181,11 @@ def test_db_upgrade_prints_the_revisions_it_applied_then_that_there_is_nothing_t
     first = command(config, "db", "upgrade")
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[0].startswith("applied 0002_several_daemons: Several daemons on one store")
-    assert first.stdout.splitlines()[-1].endswith("is now at revision 0002_several_daemons")
+    assert first.stdout.splitlines()[1].startswith("applied 0003_portal: The outbox as a portal")
+    assert first.stdout.splitlines()[-1].endswith("is now at revision 0003_portal")
     second = command(config, "db", "upgrade")
     assert second.returncode == 0, second.stderr
-    assert second.stdout.strip().endswith("is at revision 0002_several_daemons: nothing to do")
+    assert second.stdout.strip().endswith("is at revision 0003_portal: nothing to do")
     assert len(second.stdout.splitlines()) == 1
 
 

@@ -156,3 +156,16 @@ def test_flowapi_token_without_flowapi_section_is_an_error(project):
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("10m", 600), ("1h", 3600), ("2d", 172800), (5, 5)])
 def test_durations_accept_the_documented_units(text, seconds):
     assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+def test_a_notebook_may_not_be_named_index_the_failure_pages_name(project):
+    text = (project / "autoflow.toml").read_text().replace('name = "report"', 'name = "index"')
+    (project / "autoflow.toml").write_text(text)
+    problem = only_problem(project / "autoflow.toml")
+    assert "workflow[0].notebook[1].name:" in problem and "failure page" in problem
+
+
+def test_a_workflow_may_not_take_the_name_of_the_outbox_overview(project):
+    text = (project / "autoflow.toml").read_text().replace('name = "daily"', 'name = "index.html"')
+    (project / "autoflow.toml").write_text(text)
+    assert "workflow[0].name: workflow name 'index.html' is taken" in only_problem(project / "autoflow.toml")
