@@ -12,6 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from project_files import make_project
 
+# the fast tier's guard: unmarked tests are marked `fast` and may start no process or server
+pytest_plugins = ["server_guard", "pytester"]
+
 REPO = Path(__file__).resolve().parents[1]
 
 
