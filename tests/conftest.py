@@ -17,6 +17,21 @@ pytest_plugins = ["server_guard", "pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Session fixtures that are costly to make: under pytest-xdist (--dist loadgroup) the tests using one
+# run on one worker, so that it is made once rather than once per worker.
+SESSION_GROUPS = {
+    "executed": "render-executed-notebooks",  # tests/render: notebooks run in real kernels
+    "rendered": "render-executed-notebooks",
+    "scram_server": "flowdb-scram-server",  # tests/flowdb: a private PostgreSQL cluster with passwords
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        groups = {SESSION_GROUPS[name] for name in getattr(item, "fixturenames", ()) if name in SESSION_GROUPS}
+        if groups:
+            item.add_marker(pytest.mark.xdist_group(min(groups)))
+
 
 def requires_services() -> bool:
     """In scripts/test.sh every service must be there: a missing one fails instead of skipping."""

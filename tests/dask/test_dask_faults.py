@@ -15,7 +15,7 @@ from dask_cluster import DaskCluster, use_dask
 from notebooks import write_notebook
 from project_files import FAST_EXECUTION_TOML, PATHS_TOML
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.dask]
 
 # Holds while the test's hold file exists (the test controls the kernel from outside; the workers here
 # run as root on this host, so they can see it: the other-user test proves no filesystem is shared).
