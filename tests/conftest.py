@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from daemon_process import stop_leftovers
 from project_files import make_project
 
 # the fast tier's guard: unmarked tests are marked `fast` and may start no process or server
@@ -36,6 +38,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def requires_services() -> bool:
     """In scripts/test.sh every service must be there: a missing one fails instead of skipping."""
     return os.environ.get("AUTOFLOW_TEST_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_outlives_its_test() -> Iterator[None]:
+    """A test that failed before stopping its daemons leaves none behind for the tests after it."""
+    yield
+    stop_leftovers()
 
 
 @pytest.fixture
