@@ -2,7 +2,7 @@
 
 A test using a fixture of :data:`FIXTURE_MARKERS` gets that fixture's marker. A test carrying none
 of :data:`SERVER_MARKERS` then is marked ``fast`` at collection (``pytest -m fast``
-is the fast tier). While a fast test runs (its fixtures' set-up included), starting a process
+is the fast tier). While a fast test sets up (its fixtures of every scope included) and runs, starting a process
 (``subprocess``, ``os.fork``, ``os.posix_spawn``, multiprocessing), listening on a socket, or
 using the suite's PostgreSQL server raises :class:`ServerInFastTest`, a message naming the test
 and the markers to choose from; the test fails even if the code under test swallows the error.
@@ -12,6 +12,7 @@ Loaded by ``tests/conftest.py``; ``pytest -p server_guard`` loads it into a pyte
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing.util
 import os
 import socket
@@ -145,11 +146,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     saved = GUARD.test, GUARD.violations
-    GUARD.test, GUARD.violations = (item.nodeid if is_fast(item) else None), []
+    GUARD.test, GUARD.violations = None, []
     try:
         yield
     finally:
         GUARD.test, GUARD.violations = saved
+
+
+@contextlib.contextmanager
+def _guarding(item: pytest.Item) -> Iterator[None]:
+    """Guard a fast test's set-up (its fixtures, of any scope) and its call; not its teardown.
+
+    At a teardown, pytest also ends the session and module fixtures the last test of a worker
+    leaves behind: the PostgreSQL cluster a postgres test made may be stopped there, whatever
+    that last test is.
+    """
+    GUARD.test = item.nodeid if is_fast(item) else None
+    try:
+        yield
+    finally:
+        GUARD.test = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _guarding(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _guarding(item):
+        yield
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -84,3 +84,31 @@ def test_the_fast_tier_is_every_test_without_a_server_marker(inner: pytest.Pytes
     result.assert_outcomes(passed=1, failed=3, deselected=2)  # the marked test and the smtp fixture's
     result = inner.runpytest_inprocess("-p", "server_guard", "-p", "no:cacheprovider", "-m", "not fast")
     result.assert_outcomes(passed=2, deselected=4)
+
+
+def test_a_session_fixture_ended_after_a_fast_test_may_stop_its_server(pytester: pytest.Pytester) -> None:
+    """pytest ends session fixtures at the last test's teardown, whichever test that is: not guarded."""
+    pytester.makepyfile(
+        test_order="""
+import subprocess
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    yield
+    subprocess.run(["true"], check=True)  # pg_ctl stop, as tests/flowdb's scram_server does
+
+
+@pytest.mark.postgres
+def test_uses_the_cluster(cluster):
+    pass
+
+
+def test_computes_last():
+    assert True
+"""
+    )
+    result = pytester.runpytest_inprocess("-p", "server_guard", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
