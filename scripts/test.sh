@@ -56,9 +56,13 @@ if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
 fi
 export AUTOFLOW_TEST_REQUIRE_SERVICES=1
 
-# 4. The suite. pytest exits 5 when it collected nothing: that is a failure here.
+# 4. The suite, across the cores (pytest-xdist; AUTOFLOW_TEST_WORKERS=0 for no worker processes;
+#    a -n of yours wins). Each worker has a database of its own on the server above (tests/shared_postgres.py);
+#    tests sharing a costly session fixture run on one worker (--dist loadgroup, tests/conftest.py).
+#    pytest exits 5 when it collected nothing: that is a failure here.
+WORKERS=${AUTOFLOW_TEST_WORKERS:-$(nproc)}
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "$WORKERS" --dist loadgroup "$@"
 code=$?
 set -e
 if [ $code -eq 5 ]; then

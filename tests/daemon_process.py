@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 
 def wait_for(
@@ -41,6 +42,10 @@ def cli(
 
 
 class DaemonProcess:
+    """``autoflow-watch run`` in a subprocess, its JSON log in a file beside the config."""
+
+    started: ClassVar[list[DaemonProcess]] = []  # what stop_leftovers() stops after each test
+
     def __init__(self, config: Path, *, env: dict[str, str] | None = None, once: bool = False) -> None:
         self.config = config
         self.env = {**os.environ, **(env or {})}
@@ -54,6 +59,7 @@ class DaemonProcess:
             args.append("--once")
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log, env=self.env)
+        DaemonProcess.started.append(self)
         if wait_ready:
             self.wait_for_event("daemon.ready", timeout=timeout)
         return self
@@ -156,3 +162,27 @@ def descendants(pid: int) -> list[int]:
 def assert_no_kernels_left(state_db: Path, timeout: float = 10.0) -> None:
     pids = recorded_kernel_pids(state_db)
     wait_for(lambda: not alive_pids(pids), timeout, what=f"kernels {alive_pids(pids)} to be gone")
+
+
+def stop_leftovers(timeout: float = 30.0) -> list[int]:
+    """Stop every daemon a test started and left running (it failed before its own stop); their pids.
+
+    A daemon left behind would go on using the CPU, the test's folders and this worker's
+    PostgreSQL database while later tests run: SIGTERM, then SIGKILL for it and all below it.
+    """
+    left = [daemon for daemon in DaemonProcess.started if daemon.process and daemon.process.poll() is None]
+    DaemonProcess.started.clear()
+    for daemon in left:
+        assert daemon.process is not None
+        below = descendants(daemon.pid)
+        daemon.process.send_signal(signal.SIGTERM)
+        try:
+            daemon.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            daemon.process.kill()
+            daemon.process.wait(timeout=10)
+        for pid in alive_pids(below):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        daemon._log.close()
+    return [daemon.pid for daemon in left]

@@ -13,6 +13,8 @@ from autoflow_files import FLOWS_YML, MESSY_YML, write_flows_notebooks
 from autoflow_watch.config import load_config
 from autoflow_watch.config.model import DatasetsMatch
 
+pytestmark = pytest.mark.process  # the CLI in a subprocess
+
 
 def import_autoflow(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

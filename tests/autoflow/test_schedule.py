@@ -59,6 +59,7 @@ def test_status_line_gives_the_next_cron_time_in_local_time() -> None:
     assert next_scheduled_check(FlowApiConfig(url="http://x")) is None
 
 
+@pytest.mark.server  # a FlowAPI on 127.0.0.1
 def test_a_scheduled_source_announces_its_next_check_and_does_not_poll_before(tmp_path: Path) -> None:
     with FakeFlowApi({"calls": ["2026-11-24"]}) as server:
         token_file = tmp_path / "token"

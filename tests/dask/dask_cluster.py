@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -26,9 +27,22 @@ DASK = str(Path(sys.executable).parent / "dask")
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port below the kernel's ephemeral range, so that it stays free while the scheduler is down.
+
+    A port from ``bind(0)`` is an ephemeral one: while the test's scheduler is stopped, any
+    outgoing connection on this host (another pytest-xdist worker's) may be given it as its local
+    port, and the scheduler could not start on it again. Ports below the range are only ever
+    taken on purpose.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(max(1024, low - 20000), low), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range for the Dask scheduler")
 
 
 class ThrowawayUser:

@@ -13,7 +13,7 @@ from dask_cluster import DaskCluster, ThrowawayUser, use_dask
 from notebooks import write_notebook
 from project_files import make_project
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.dask]
 
 WHERE = """\
 import os, scrapbook as sb

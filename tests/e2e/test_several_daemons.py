@@ -21,19 +21,26 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 WORKFLOW = "faulty"
 
 
-def ledger_cell(ledger: Path, sleep_s: float) -> str:
+def ledger_cell(ledger: Path, sleep_s: float, hold: Path | None = None) -> str:
+    """Append to the ledger, then sleep ``sleep_s``, or with ``hold``: wait while that file exists."""
+    wait = (
+        f"deadline = time.time() + 600\nwhile os.path.exists({str(hold)!r}) and time.time() < deadline:\n"
+        "    time.sleep(0.1)\n"
+        if hold
+        else f"time.sleep({sleep_s})\n"
+    )
     return (
-        "import time\n"
+        "import os, time\n"
         f"with open({str(ledger)!r}, 'a') as ledger:\n"
         "    ledger.write(f'{reference_date} {run_id}\\n')\n"
-        f"time.sleep({sleep_s})\n"
+        f"{wait}"
         "print('done', reference_date)\n"
     )
 
 
-def shared_project(tmp_path: Path, sleep_s: float, execution: str = "") -> tuple[Path, Path]:
+def shared_project(tmp_path: Path, sleep_s: float, execution: str = "", hold: Path | None = None) -> tuple[Path, Path]:
     ledger = tmp_path / "ledger.txt"
-    config = single_notebook_project(tmp_path, ledger_cell(ledger, sleep_s), execution=execution)
+    config = single_notebook_project(tmp_path, ledger_cell(ledger, sleep_s, hold), execution=execution)
     config.write_text(config.read_text().replace("sqlite:///var/state/autoflow.db", empty_postgres()))
     return config, ledger
 
@@ -110,8 +117,11 @@ def held_by(config: Path, daemon: DaemonProcess) -> list[dict]:
 
 
 def test_a_daemon_killed_mid_run_loses_its_runs_to_the_others_after_the_lease(tmp_path):
-    # a lease long enough to read who held what after the kill, before the others take over
-    config, ledger = shared_project(tmp_path, 6.0, execution='lease_timeout = "20s"')
+    # a lease long enough to read who held what after the kill, before the others take over; the
+    # notebooks hold until the kill (a sleep could end first when `status` is slow on a busy machine)
+    hold = tmp_path / "hold"
+    hold.touch()
+    config, ledger = shared_project(tmp_path, 0, execution='lease_timeout = "20s"', hold=hold)
     days = days_of(6)
     daemons = [DaemonProcess(config).start() for _ in range(3)]
     victim, survivors = daemons[0], daemons[1:]
@@ -123,6 +133,7 @@ def test_a_daemon_killed_mid_run_loses_its_runs_to_the_others_after_the_lease(tm
         killed_at = time.monotonic()
         held = held_by(config, victim)  # frozen now: nobody takes them before the lease expires
         assert held and all(r["state"] == "running" for r in held)
+        hold.unlink()
         runs = wait_for(lambda: all_succeeded(config, 6), 300, interval=1.0, what="every run succeeded")
         took = time.monotonic() - killed_at
     finally:

@@ -166,12 +166,12 @@ def test_error_bodies_are_read_only_in_part_and_only_their_msg_is_kept(
 
 
 def test_refused_connection_is_reported_as_refused(make_config: MakeConfig) -> None:
-    with socket.socket() as probe:
+    with socket.socket() as probe:  # bound, not listening: refused, and no other test can take the port meanwhile
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    source = FlowApiSource(make_config(url=f"http://127.0.0.1:{port}"), lambda facts: None)
+        source = FlowApiSource(make_config(url=f"http://127.0.0.1:{port}"), lambda facts: None)
 
-    outcome = source.poll_once()
+        outcome = source.poll_once()
 
     assert outcome.kind == "refused" and "Connection refused" in outcome.message
 

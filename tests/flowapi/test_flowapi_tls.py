@@ -13,6 +13,8 @@ from flowapi_helpers import Captured
 from autoflow_watch.config.model import FlowApiConfig
 from autoflow_watch.sources.flowapi import FlowApiSource
 
+pytestmark = pytest.mark.server  # a TLS FlowAPI on 127.0.0.1
+
 
 @pytest.fixture(scope="module")
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:

@@ -7,7 +7,6 @@ tests about the password. A test that stops its server starts its own (``private
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 from collections.abc import Iterator
@@ -22,13 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flowdb_helpers import FlowDb, MakeConfig, admin_url, missing, private_server
 from private_postgres import PrivatePostgres
+from shared_postgres import server_url
 
 from autoflow_watch.config.model import FlowDbConfig
 
 
 @pytest.fixture
 def flowdb() -> Iterator[FlowDb]:
-    url = os.environ.get("AUTOFLOW_TEST_POSTGRES_URL")
+    url = server_url()  # each test's FlowDB is a database of its own on it
     if url is None:
         missing("AUTOFLOW_TEST_POSTGRES_URL (the test PostgreSQL server)")
     database = FlowDb(str(url)).create()

@@ -8,12 +8,15 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from daemon_process import wait_for
 from inbox_helpers import StartInbox, entries
 
 from autoflow_watch.config import load_config
 from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.store import Fact, FactChange, Store
+
+pytestmark = pytest.mark.process  # the markers come from another process
 
 COUNT = 1000
 FIRST = dt.date(2024, 1, 1)

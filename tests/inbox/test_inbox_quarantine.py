@@ -68,6 +68,7 @@ print(json.dumps({"accepted": result.accepted, "rejected": result.rejected}))
 """
 
 
+@pytest.mark.process  # the source runs under setpriv
 @pytest.mark.skipif(cannot_drop_dac_override() is not None, reason=str(cannot_drop_dac_override()))
 def test_unreadable_marker_is_quarantined_with_reason(inbox: Path, store: Store, tmp_path: Path) -> None:
     """Real permissions: the scan runs in a process that cannot bypass them (setpriv, when root)."""

@@ -89,6 +89,7 @@ def test_many_runs_failing_at_once_become_one_message(http_hook, tmp_path):
     assert len(body.get("attachments", [])) == 3, "a grouped message attaches the first few files only"
 
 
+@pytest.mark.server  # HTTP receivers
 def test_a_failing_target_is_retried_logged_once_and_never_holds_up_another(tmp_path, log_lines):
     broken, healthy = start_http(status=500, delay_s=0.5), start_http()
     try:
@@ -120,6 +121,7 @@ def test_a_failing_target_is_retried_logged_once_and_never_holds_up_another(tmp_
     assert counts["up"].sent == 3 and counts["up"].failed == 0
 
 
+@pytest.mark.server  # an HTTP receiver that hangs
 def test_close_waits_at_most_its_limit_for_a_target_that_hangs(tmp_path):
     hanging = start_http(delay_s=60)
     try:

@@ -8,6 +8,8 @@ import pytest
 from daemon_process import cli
 from project_files import write_config
 
+pytestmark = pytest.mark.process  # validate runs as the CLI
+
 
 def validate(project: Path, section: str) -> tuple[int, str]:
     config = write_config(project, extra=section)

@@ -123,6 +123,7 @@ def run_cli(args: list[str], stderr_path: Path) -> subprocess.CompletedProcess[s
         )
 
 
+@pytest.mark.process  # the CLI
 def test_config_errors_are_at_priority_err_in_the_journal(tmp_path):
     config = tmp_path / "autoflow.toml"
     config.write_text('[paths]\nnotebooks = "nb"\nbogus_key = 1\n', encoding="utf-8")
@@ -133,6 +134,7 @@ def test_config_errors_are_at_priority_err_in_the_journal(tmp_path):
     assert lines and all(line.startswith("<3>config error: ") for line in lines), lines
 
 
+@pytest.mark.process  # the CLI
 def test_status_json_stays_pure_json_on_stdout_under_journald(tmp_path):
     project = make_project(tmp_path)
     stderr = tmp_path / "stderr"

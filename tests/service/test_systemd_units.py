@@ -17,6 +17,8 @@ from systemd_root import values as unit_values
 
 from autoflow_watch.config.model import AppConfig
 
+pytestmark = pytest.mark.process  # systemd-analyze, systemd-sysusers, systemd-tmpfiles
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover

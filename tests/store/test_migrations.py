@@ -140,6 +140,7 @@ store.close()
 """
 
 
+@pytest.mark.process  # several processes open the store
 def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url):
     import time
 
@@ -176,6 +177,7 @@ def command(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.process  # the CLI
 def test_db_upgrade_prints_the_revisions_it_applied_then_that_there_is_nothing_to_do(store_url, tmp_path):
     config = write_config(tmp_path, load_release1(store_url, tmp_path))
     first = command(config, "db", "upgrade")
@@ -189,6 +191,7 @@ def test_db_upgrade_prints_the_revisions_it_applied_then_that_there_is_nothing_t
     assert len(second.stdout.splitlines()) == 1
 
 
+@pytest.mark.process  # the CLI
 @pytest.mark.parametrize("args", [("run", "--once"), ("status",), ("db", "upgrade")])
 def test_commands_refuse_a_newer_store_in_one_line_with_exit_2(store_url, tmp_path, args):
     from_the_future(store_url)
