@@ -36,6 +36,7 @@ from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.daemon.reporting import Reporting
 from autoflow_watch.daemon.sources import Sources
 from autoflow_watch.daemon.status import progress_bar, status_line
+from autoflow_watch.daemon.tick_guard import TickGuard
 from autoflow_watch.executor.base import Execution, Executor, Hint
 from autoflow_watch.executor.events import KernelAssigned, RunEvent, StepChanged, StopReason
 from autoflow_watch.executor.job import RunJob
@@ -161,7 +162,7 @@ class Daemon:
     # -- the loop ------------------------------------------------------------------------------------
     def _main_loop(self) -> None:
         due = _Schedule.starting_now(self.config)
-        outage = StoreOutage()
+        outage, guard = StoreOutage(), TickGuard(once=self.once)
         while not self._stopping.is_set():
             self.health.beat("main")
             try:
@@ -172,7 +173,12 @@ class Daemon:
                 self.ctx.wake.wait(timeout=outage.failed(error))
                 self.ctx.wake.clear()
                 continue
+            except Exception as error:  # nothing from outside stops the loop: said once, tried again
+                self.ctx.wake.wait(timeout=guard.failed(error))
+                self.ctx.wake.clear()
+                continue
             outage.answered()
+            guard.passed()
             idle = not claimed and self.executor.active() == 0 and self._done.empty()
             if self.once and idle and self.executor.accepting():  # a Dask scheduler not yet reached is waited for
                 break
@@ -195,8 +201,8 @@ class Daemon:
             self._keep_leases()
             due.leases = now + self.config.app.execution.lease_renew_interval.total_seconds()
         if now >= due.retention and self.config.app.outbox.keep_days:
+            due.retention = now + 3600  # first: a retention that fails is not retried at every tick
             self._retention()
-            due.retention = now + 3600
         claimed = self._dispatch()
         if claimed or self._concluded or now >= due.status:  # counting every run each second costs
             self._concluded = False

@@ -14,6 +14,7 @@ entries of dead processes on its own host, and other hosts' entries once they ar
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -34,8 +35,14 @@ _COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def is_date_name(name: str) -> bool:
-    """Whether a folder name is a reference date (``YYYY-MM-DD``)."""
-    return bool(_DATE.match(name))
+    """Whether a folder name is a reference date (``YYYY-MM-DD``, a real day: not ``2026-13-45``)."""
+    if not _DATE.fullmatch(name):
+        return False
+    try:
+        dt.date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True
 
 
 def check_component(value: str, what: str) -> str:
@@ -166,12 +173,19 @@ def clean_staging(outbox: Path) -> int:
         return 0
     now = time.time()
     removed = 0
-    for entry in list(staging.iterdir()):
+    try:
+        entries = list(staging.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
         if not _leftover(entry, now):
             continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        except OSError:  # not ours to remove (another user's file): left alone, never fatal at start
+            continue
         removed += 1
     return removed
