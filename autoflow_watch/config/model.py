@@ -47,6 +47,7 @@ class PathsConfig(_Strict):
     outbox: Path = Path("var/outbox")
     work: Path = Path("var/work")
     state: str = "sqlite:///var/state/autoflow.db"
+    state_password_file: Path | None = None  # the PostgreSQL store's password, re-read at each connection
 
 
 class DaskTlsConfig(_Strict):

@@ -72,7 +72,9 @@ class Daemon:
         config.app.paths.work.mkdir(parents=True, exist_ok=True)
         self.executor.start(kernel_hint(config, None))  # workers import and boot kernels while the store opens
         try:
-            self.ctx = Context(config=config, store=Store(config.state_url), owner=owner)
+            self.ctx = Context(
+                config=config, store=Store(config.state_url, config.app.paths.state_password_file), owner=owner
+            )
         except BaseException:
             self.executor.shutdown(0)
             raise

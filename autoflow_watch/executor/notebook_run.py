@@ -11,6 +11,7 @@ import nbformat
 import papermill as pm
 
 from autoflow_watch.executor.job import NotebookJob, RunJob, kernel_log_tail
+from autoflow_watch.secrets import redact_text
 
 # A long cell's output is saved this often: a run killed mid-cell still shows what it printed.
 AUTOSAVE_EVERY_S = 10
@@ -53,7 +54,7 @@ def execute(job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], outp
         )
     except Exception as error:
         failure = _failure(error, output)
-        failure.traceback += kernel_log_tail(job.work_dir, notebook.name)
+        failure.traceback += redact_text(kernel_log_tail(job.work_dir, notebook.name))
         raise failure from None
     return time.monotonic() - started
 
@@ -63,12 +64,14 @@ def _failure(error: Exception, output: Path) -> NotebookFailure:
     message = str(error).strip()
     ename = getattr(error, "ename", None)
     if ename:  # PapermillExecutionError: report the notebook's own exception
-        error_type = str(ename)
+        error_type = redact_text(str(ename))
         message = str(getattr(error, "evalue", message))
     traceback = "\n".join(getattr(error, "traceback", []) or [])
     if error_type in ("CellTimeoutError", "TimeoutError") and "cell" in message.lower():
         error_type = "CellTimeoutError"
     cell_index, code_ran = _progress(output)
+    # redacted here, where the text is made: it goes to the store, status, the index and notifications
+    message, traceback = redact_text(message), redact_text(traceback)
     first_line = message.splitlines()[0] if message else error_type
     return NotebookFailure(error_type, first_line[:2000], cell_index, code_ran, traceback or message)
 
