@@ -46,6 +46,7 @@ def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
         flowapi_url=config.app.flowapi.url if config.app.flowapi else None,
         paper_size=config.app.outbox.paper_size,
         flowapi_token=workflow.flowapi_token,
+        max_notebook_bytes=config.app.execution.max_notebook_bytes,
     )
 
 

@@ -53,10 +53,30 @@ def execute(job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], outp
             km=kernel_manager,
         )
     except Exception as error:
-        failure = _failure(error, output)
+        failure = _too_large(job, notebook, output) or _failure(error, output)
         failure.traceback += redact_text(kernel_log_tail(job.work_dir, notebook.name))
         raise failure from None
+    too_large = _too_large(job, notebook, output)
+    if too_large is not None:
+        raise too_large
     return time.monotonic() - started
+
+
+def _too_large(job: RunJob, notebook: NotebookJob, output: Path) -> NotebookFailure | None:
+    """An executed notebook over ``max_notebook_bytes`` is not read, rendered or shipped: it fails the run
+    (and is removed, so that nothing downstream reads it)."""
+    try:
+        size = output.stat().st_size
+    except OSError:
+        return None
+    if size <= job.max_notebook_bytes:
+        return None
+    output.unlink(missing_ok=True)
+    message = (
+        f"executed notebook {notebook.name} is {size} bytes, over [execution] max_notebook_bytes "
+        f"({job.max_notebook_bytes}); display less output, or raise the limit"
+    )
+    return NotebookFailure("NotebookTooLarge", message, None, True, message)
 
 
 def _failure(error: Exception, output: Path) -> NotebookFailure:
