@@ -14,7 +14,6 @@ from daemon_process import cli
 from faulty_project import drop_marker, single_notebook_project
 from receivers import start_http
 
-
 pytestmark = pytest.mark.e2e
 
 PATH_SECRET = "T0SECRET/B0SECRET"  # as Slack-style webhooks carry their secret in the path
