@@ -60,8 +60,12 @@ def _host() -> str:
 
 
 def staging_name(suffix: str = "") -> str:
-    """A unique name in the staging area that says which process on which host owns it."""
-    return f"p{os.getpid()}_{uuid.uuid4().hex}_{_host()}{suffix}"
+    """A unique name in the staging area that says which process on which host owns it.
+
+    ``p<pid>_<host>_<32 hex>[suffix]``: a host name never holds ``_`` (see :func:`_host`), so the
+    host is read back exactly; a peer named ``<host>.x`` is never taken for this host.
+    """
+    return f"p{os.getpid()}_{_host()}_{uuid.uuid4().hex}{suffix}"
 
 
 def staging_dir(outbox: Path) -> Path:
@@ -134,19 +138,19 @@ def discard(outbox: Path, folder: Path) -> bool:
     return True
 
 
-_OWNED = re.compile(r"^p(?P<pid>\d+)_[0-9a-f]{32}_(?P<rest>.+)$")
+_OWNED = re.compile(r"^p(?P<pid>\d+)_(?P<host>[A-Za-z0-9.-]+)_[0-9a-f]{32}(?:\..*)?$")
+_OLDER = re.compile(r"^p(?P<pid>\d+)_[0-9a-f]{32}_(?P<rest>.+)$")  # before release 3: host and suffix run together
 
 
 def _leftover(entry: Path, now: float) -> bool:
     """Whether a staging entry belongs to nobody alive (see the module docstring)."""
     match = _OWNED.match(entry.name)
-    if match is None:
-        return True  # not a name any writer of ours uses: an older version's or a stray copy
-    host, rest = _host(), match.group("rest")
-    if rest == host or rest.startswith(host + "."):
+    if match is None and _OLDER.match(entry.name) is None:
+        return True  # not a name any writer of ours uses: a stray copy
+    if match is not None and match.group("host") == _host():
         pid = int(match.group("pid"))
         return pid != os.getpid() and not _alive(pid)
-    try:  # another host's: its writer may still be at work, wait until it is clearly stale
+    try:  # another host's, or an older version's whose host is not certain: wait until clearly stale
         return now - entry.lstat().st_mtime > _FOREIGN_STALE_S
     except OSError:
         return False
