@@ -129,7 +129,9 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
             return EXIT_OK
         if args.command == "run":
             from autoflow_watch.daemon.loop import Daemon
+            from autoflow_watch.processes import restrict_umask
 
+            restrict_umask()  # outside systemd too (the unit sets UMask=0027)
             return Daemon(config, once=args.once, json_logs=not sys.stderr.isatty()).run()
         from autoflow_watch.cli_commands import backfill, db_upgrade, rerun, status
 

@@ -103,6 +103,10 @@ def connect_arguments(config: FlowDbConfig) -> dict[str, Any]:
         keepalives_interval="10",
         keepalives_count="3",
     )
+    if "sslmode" not in arguments and not os.environ.get("PGSSLMODE") and not arguments.get("host", "").startswith("/"):
+        # TLS unless the URL (or libpq's PGSSLMODE) says otherwise; libpq's own default, "prefer", falls back
+        # to plain text silently. A Unix socket (a host that is a folder) has no TLS, and libpq ignores it there.
+        arguments["sslmode"] = "require"
     register_secret(os.environ.get("PGPASSWORD"))
     if config.password_file is not None:
         arguments["password"] = read_password(config.password_file)
