@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from daemon_process import cli
-from faulty_project import drop_marker, single_notebook_project
-from receivers import start_http
+from faulty_project import single_notebook_project
+from receivers import run_once_notifying, start_http
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +26,7 @@ def test_a_token_in_a_notebook_error_reaches_no_store_status_index_or_notificati
     cell = f"raise PermissionError('FlowAPI refused token {TOKEN} for ' + reference_date)"
     config = single_notebook_project(tmp_path, cell, workflow="max_attempts = 1")
     hook = start_http()
-    with config.open("a", encoding="utf-8") as handle:
-        handle.write(f'\n[notify]\nurls = ["{hook.url()}"]\non = ["dead"]\n')
-    drop_marker(config)
-    try:
-        done = cli(config, "run", "--once")
-    finally:
-        assert hook.server is not None
-        hook.server.shutdown()
+    done = run_once_notifying(config, [hook], [hook.url()])
     assert done.returncode == 1, done.stderr[-2000:]
     [run] = json.loads(cli(config, "status", "--json").stdout)
     assert run["state"] == "dead" and "FlowAPI refused token [redacted] for 2026-11-24" in run["error"]

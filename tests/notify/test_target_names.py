@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from daemon_process import cli
-from faulty_project import drop_marker, single_notebook_project
-from receivers import start_http
+from faulty_project import single_notebook_project
+from receivers import run_once_notifying, start_http
 
 pytestmark = pytest.mark.e2e
 
@@ -22,16 +21,7 @@ PATH_SECRET = "T0SECRET/B0SECRET"  # as Slack-style webhooks carry their secret 
 def test_logs_name_targets_by_position_scheme_host_and_port_only(tmp_path: Path) -> None:
     good, failing = start_http(), start_http(status=500)
     config = single_notebook_project(tmp_path, "raise ValueError('broken')", workflow="max_attempts = 1")
-    urls = [good.url(PATH_SECRET), failing.url(PATH_SECRET)]
-    with config.open("a", encoding="utf-8") as handle:
-        handle.write(f'\n[notify]\nurls = {json.dumps(urls)}\non = ["dead"]\n')
-    drop_marker(config)
-    try:
-        done = cli(config, "run", "--once")
-    finally:
-        for receiver in (good, failing):
-            assert receiver.server is not None
-            receiver.server.shutdown()
+    done = run_once_notifying(config, [good, failing], [good.url(PATH_SECRET), failing.url(PATH_SECRET)])
     assert done.returncode == 1, done.stderr[-2000:]
     assert good.bodies, "the message went out"
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
