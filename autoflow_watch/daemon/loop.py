@@ -30,7 +30,7 @@ from autoflow_watch.daemon.jobs import build_job, kernel_hint, pool_settings, wo
 from autoflow_watch.daemon.lock import InstanceLock
 from autoflow_watch.daemon.notify import Notifier
 from autoflow_watch.daemon.outage import StoreOutage
-from autoflow_watch.daemon.outbox_index import refresh_index
+from autoflow_watch.daemon.outbox_index import refresh_index, retain
 from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.daemon.reporting import Reporting
@@ -42,7 +42,7 @@ from autoflow_watch.executor.events import KernelAssigned, RunEvent, StepChanged
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger
-from autoflow_watch.publish.outbox import apply_retention, clean_staging
+from autoflow_watch.publish.outbox import clean_staging
 from autoflow_watch.store import Store
 from autoflow_watch.store.records import AttemptOutcome, RunState, StepState
 
@@ -204,7 +204,7 @@ class Daemon:
             due.leases = now + self.config.app.execution.lease_renew_interval.total_seconds()
         if now >= due.retention and self.config.app.outbox.keep_days:
             due.retention = now + 3600  # first: a retention that fails is not retried at every tick
-            self._retention()
+            retain(self.config, self.ctx.store)
         claimed = self._dispatch()
         if claimed or self._concluded or now >= due.status:  # counting every run each second costs
             self._concluded = False
@@ -306,16 +306,6 @@ class Daemon:
             on_finished=self.reporting.attempt_ended,
         ):
             refresh_index(self.config, self.ctx.store)
-
-    def _retention(self) -> None:
-        import datetime as dt
-
-        keep = self.config.app.outbox.keep_days
-        if keep:
-            removed = apply_retention(self.config.app.paths.outbox, keep, dt.date.today())
-            if removed:
-                log.info("outbox.retention", removed=[str(p) for p in removed])
-                refresh_index(self.config, self.ctx.store)
 
     def _kernel_hint(self) -> Hint:
         try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from autoflow_watch.config import Config
 from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.index import IndexEntry, write_index
+from autoflow_watch.publish.outbox import apply_retention
 from autoflow_watch.store import Store
 
 log = get_logger("autoflow_watch.index")
@@ -30,6 +33,16 @@ def refresh_index(config: Config, store: Store) -> None:
             entries = now
     except Exception as error:
         log.warning("outbox.index_failed", error=str(error))
+
+
+def retain(config: Config, store: Store) -> None:
+    """``[outbox] keep_days``: remove old reports and failed attempts, then rewrite the index if any went."""
+    keep = config.app.outbox.keep_days
+    if keep:
+        removed = apply_retention(config.app.paths.outbox, keep, dt.date.today())
+        if removed:
+            log.info("outbox.retention", removed=[str(p) for p in removed])
+            refresh_index(config, store)
 
 
 def _entries(store: Store) -> list[IndexEntry]:
