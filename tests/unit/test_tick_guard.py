@@ -1,4 +1,4 @@
-"""A tick that raises never ends the main loop (issue 19, item 1): said once per distinct error, retried with backoff."""
+"""A tick that raises never ends the main loop (issue 19, item 1): said once per error, retried with backoff."""
 
 from __future__ import annotations
 
