@@ -134,7 +134,9 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         if args.command == "run":
             from autoflow_watch.daemon import sandbox_gate
             from autoflow_watch.daemon.loop import Daemon
+            from autoflow_watch.processes import restrict_umask
 
+            restrict_umask()  # outside systemd too (the unit sets UMask=0027)
             refused = sandbox_gate.refusal(config)
             if refused:
                 error_line(f"autoflow-watch: error: {refused}")

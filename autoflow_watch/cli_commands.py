@@ -18,7 +18,7 @@ from autoflow_watch.store.records import iso
 
 
 def status(config: Config, workflow: str | None, *, as_json: bool) -> int:
-    store = Store(config.state_url)
+    store = Store(config.state_url, config.app.paths.state_password_file)
     try:
         runs = store.runs.status(workflow)
     finally:
@@ -64,7 +64,7 @@ def _describe(run: RunStatus) -> str:
 
 def rerun(config: Config, workflow: str, dates: list[dt.date]) -> int:
     wf = config.workflows[workflow]
-    store = Store(config.state_url)
+    store = Store(config.state_url, config.app.paths.state_password_file)
     try:
         eligible = set(eligible_dates(wf, store.facts.dates_by_dataset(), ignore_earliest=True))
         outcome = store.runs.requeue(workflow, dates)
@@ -89,7 +89,7 @@ def rerun(config: Config, workflow: str, dates: list[dt.date]) -> int:
 
 def backfill(config: Config, workflow: str, start: dt.date, end: dt.date) -> int:
     wf = config.workflows[workflow]
-    store = Store(config.state_url)
+    store = Store(config.state_url, config.app.paths.state_password_file)
     try:
         eligible = [
             d for d in eligible_dates(wf, store.facts.dates_by_dataset(), ignore_earliest=True) if start <= d <= end
@@ -116,7 +116,7 @@ def _needs(wf: Workflow) -> str:
 
 def db_upgrade(config: Config) -> int:
     """Migrate the store (opening it does, under the migration lock) and say what was applied."""
-    store = Store(config.state_url)
+    store = Store(config.state_url, config.app.paths.state_password_file)
     upgrade = store.upgrade
     where = store.engine.url.render_as_string(hide_password=True)
     store.close()

@@ -19,6 +19,20 @@ PR_SET_PDEATHSIG = 1
 PARENT_PID_ENV = "AUTOFLOW_WATCH_PARENT_PID"
 
 
+SERVICE_UMASK = 0o027  # as the systemd unit's UMask=: group may read, others nothing
+
+
+def restrict_umask(umask: int = SERVICE_UMASK) -> int:
+    """At least ``umask`` for this process and all it starts, under systemd or not; a stricter one stays.
+
+    Reports, run folders, the state store and the inbox's moved markers are then never readable
+    by other users, whatever shell the daemon was started from. Returns the umask now in force.
+    """
+    current = os.umask(0)
+    os.umask(current | umask)
+    return current | umask
+
+
 def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when the thread that started it dies (daemon -9)."""
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -89,3 +90,62 @@ def redact_assignments(source: str) -> str:
         ),
         source,
     )
+
+
+MAX_SECRET_FILE_BYTES = 4096
+
+
+class SecretFileError(Exception):
+    """A password file that is missing, unreadable, empty or not one line of UTF-8 (the message names it)."""
+
+
+def read_small_text(path: Path, what: str, limit: int) -> str:
+    """The UTF-8 text of a small file (a token, a password), or :class:`SecretFileError` naming it.
+
+    ``what`` names the file in messages (``"FlowDB password file"``); at most ``limit`` bytes are read.
+    """
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise SecretFileError(f"{what} {path} does not exist") from None
+    except PermissionError:
+        raise SecretFileError(f"{what} {path} is not readable by this user") from None
+    except IsADirectoryError:
+        raise SecretFileError(f"{what} {path} is a directory") from None
+    except OSError as error:
+        raise SecretFileError(f"{what} {path} cannot be read: {error.strerror}") from None
+    if len(data) > limit:
+        raise SecretFileError(f"{what} {path} is larger than {limit} bytes; check that it is the right file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SecretFileError(f"{what} {path} is not UTF-8 text") from None
+
+
+def read_secret_file(path: Path, what: str) -> str:
+    """The one-line secret in ``path`` (a trailing newline is not part of it), registered for redaction.
+
+    Read anew at each call, so a rotated password needs no restart.
+    """
+    secret = read_small_text(path, what, MAX_SECRET_FILE_BYTES).rstrip("\r\n")
+    register_secret(secret)  # before anything else can fail and print it
+    if not secret:
+        raise SecretFileError(f"{what} {path} is empty")
+    if "\n" in secret:
+        raise SecretFileError(f"{what} {path} has more than one line")
+    return secret
+
+
+_QUERY_PASSWORD = re.compile(r"(?i)(?<=[?&])(password|passwd)=[^&#]*")
+
+
+def url_without_password(url: str) -> str:
+    """``url`` as it may be printed, even when it does not parse: its userinfo's password and any
+    ``password=`` query value replaced by ``***`` (everything before the last ``@`` counts as userinfo)."""
+    url = _QUERY_PASSWORD.sub(lambda m: f"{m.group(1)}=***", url)
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"

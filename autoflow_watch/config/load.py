@@ -21,6 +21,7 @@ from autoflow_watch.config.errors import ConfigError, problem
 from autoflow_watch.config.model import AppConfig
 from autoflow_watch.config.notebooks import installed_kernels
 from autoflow_watch.config.sandbox_paths import sandbox_problems
+from autoflow_watch.config.state import state_problems
 from autoflow_watch.config.workflow import Workflow
 
 if sys.version_info >= (3, 11):
@@ -70,6 +71,7 @@ def load_config(path: str | Path) -> Config:
         problems.append(problem(source, "workflow", "flowapi_token = true needs a [flowapi] section"))
     problems += _folder_problems(source, app)
     problems += _flowdb_problems(source, app)
+    problems += state_problems(source, app.paths)
     problems += dask_problems(source, app.execution)
     if app.execution.backend == "local":  # with Dask the kernels live on the workers: `validate` asks them
         problems += _kernel_problems(source, app)
@@ -195,6 +197,7 @@ def _resolve_paths(app: AppConfig, base: Path) -> AppConfig:
             "outbox": absolute(app.paths.outbox),
             "work": absolute(app.paths.work),
             "state": resolve_sqlite_url(app.paths.state, base),
+            "state_password_file": absolute(app.paths.state_password_file) if app.paths.state_password_file else None,
         }
     )
     update: dict[str, Any] = {"paths": paths}

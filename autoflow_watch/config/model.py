@@ -55,6 +55,7 @@ class PathsConfig(_Strict):
     outbox: Path = Path("var/outbox")
     work: Path = Path("var/work")
     state: str = "sqlite:///var/state/autoflow.db"
+    state_password_file: Path | None = None  # the PostgreSQL store's password, re-read at each connection
 
 
 class DaskTlsConfig(_Strict):
@@ -81,6 +82,8 @@ class ExecutionConfig(_Strict):
     lease_renew_interval: Duration = timedelta(seconds=10)
     lease_timeout: Duration = timedelta(seconds=60)
     kernel_start_timeout: Duration = timedelta(seconds=60)
+    # an executed notebook larger than this fails its run instead of being read, rendered or shipped
+    max_notebook_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, strict=True)
     warm_kernels: int = Field(1, ge=0, le=16, strict=True)  # idle kernels each worker keeps pre-started
     worker_max_runs: int = Field(100, ge=1, le=100_000, strict=True)  # a worker is replaced after this many runs
     sandbox: SandboxMode = SandboxMode.BEST_EFFORT

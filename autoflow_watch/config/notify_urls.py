@@ -1,8 +1,8 @@
 """Apprise URLs of [notify]: read them (inline or from a secret file), check they parse, and name them safely.
 
 A URL carries passwords and tokens, so it is never logged or written whole: a target is
-named by its index and Apprise's privacy form (``mailtos://user:****@host``), and every URL
-and its password are registered as secrets for the log redaction.
+named by its place in the config, scheme, host and port (``notify.urls[1] json://127.0.0.1:8080``),
+and every URL and its password are registered as secrets for the log redaction.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Target:
     """One Apprise destination: its position in the config, a loggable name, and the plugin."""
 
     index: int
-    name: str  # Apprise's privacy form, safe to log
+    name: str  # its place in the config, scheme, host and port: safe to log (see target_name)
     plugin: Any  # apprise NotifyBase
 
     @property
@@ -87,10 +87,8 @@ def parse_target(index: int, where: str, url: str) -> Target:
             f"Apprise cannot use this {scheme_of(url)}:// URL (unknown service, or a part such as the host, "
             "token or recipient is missing or malformed); see https://github.com/caronc/apprise/wiki",
         )
-    name = redacted_name(plugin, url)
-    if name != url:  # the privacy form hides something: the whole URL is a secret too
-        register_secret(url)
-    return Target(index=index, name=name, plugin=plugin)
+    register_secret(url)  # a webhook's path is often its only secret: the whole URL is one
+    return Target(index=index, name=target_name(where, url), plugin=plugin)
 
 
 def parse_targets(urls: Sequence[tuple[str, str]]) -> tuple[list[Target], list[NotifyUrlError]]:
@@ -112,13 +110,25 @@ def load_targets(config: NotifyConfig) -> list[Target]:
     return targets
 
 
-def redacted_name(plugin: Any, url: str) -> str:
-    """Apprise's privacy form of the URL, without its query (which may hold keys)."""
+def target_name(where: str, url: str) -> str:
+    """How a target is named in logs: its place in the config, its scheme, host and port, nothing more.
+
+    ``notify.urls[1] json://127.0.0.1:8080``. A webhook's path and query are often its only
+    secret (Slack's ``T…/B…/X…``, Discord's, Teams'), and some services put a token where the
+    host goes (``slack://TokenA/…``): a host is shown only when it looks like one (a dotted name,
+    an address, ``localhost``).
+    """
     try:
-        shown = str(plugin.url(privacy=True))
-    except Exception:
-        shown = f"{scheme_of(url)}://…"
-    return shown.split("?", 1)[0]
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return f"{where} {scheme_of(url)}://…"
+    shown = host if _looks_like_host(host) else "…"
+    return f"{where} {scheme_of(url)}://{shown}{f':{port}' if port and shown != '…' else ''}"
+
+
+def _looks_like_host(host: str) -> bool:
+    return host == "localhost" or (("." in host or ":" in host) and all(c.isalnum() or c in ".-:" for c in host))
 
 
 def remember_secrets(url: str) -> None:

@@ -49,6 +49,7 @@ def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
         paper_size=config.app.outbox.paper_size,
         flowapi_token=workflow.flowapi_token,
         sandbox=sandbox_spec(config, workflow),
+        max_notebook_bytes=config.app.execution.max_notebook_bytes,
     )
 
 

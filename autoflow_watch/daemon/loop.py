@@ -31,18 +31,19 @@ from autoflow_watch.daemon.jobs import build_job, kernel_hint, pool_settings, wo
 from autoflow_watch.daemon.lock import InstanceLock
 from autoflow_watch.daemon.notify import Notifier
 from autoflow_watch.daemon.outage import StoreOutage
-from autoflow_watch.daemon.outbox_index import refresh_index, workflows_of
+from autoflow_watch.daemon.outbox_index import refresh_index, retain
 from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.daemon.reporting import Reporting
 from autoflow_watch.daemon.sources import Sources
 from autoflow_watch.daemon.status import progress_bar, status_line
+from autoflow_watch.daemon.tick_guard import TickGuard
 from autoflow_watch.executor.base import Execution, Executor, Hint
 from autoflow_watch.executor.events import KernelAssigned, RunEvent, StepChanged, StopReason
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger
-from autoflow_watch.publish.outbox import apply_retention, clean_staging
+from autoflow_watch.publish.outbox import clean_staging
 from autoflow_watch.store import Store
 from autoflow_watch.store.records import AttemptOutcome, RunState, StepState
 
@@ -72,7 +73,9 @@ class Daemon:
         config.app.paths.work.mkdir(parents=True, exist_ok=True)
         self.executor.start(kernel_hint(config, None))  # workers import and boot kernels while the store opens
         try:
-            self.ctx = Context(config=config, store=Store(config.state_url), owner=owner)
+            self.ctx = Context(
+                config=config, store=Store(config.state_url, config.app.paths.state_password_file), owner=owner
+            )
         except BaseException:
             self.executor.shutdown(0)
             raise
@@ -163,7 +166,7 @@ class Daemon:
     # -- the loop ------------------------------------------------------------------------------------
     def _main_loop(self) -> None:
         due = _Schedule.starting_now(self.config)
-        outage = StoreOutage()
+        outage, guard = StoreOutage(), TickGuard(once=self.once)
         while not self._stopping.is_set():
             self.health.beat("main")
             try:
@@ -174,7 +177,12 @@ class Daemon:
                 self.ctx.wake.wait(timeout=outage.failed(error))
                 self.ctx.wake.clear()
                 continue
+            except Exception as error:  # nothing from outside stops the loop: said once, tried again
+                self.ctx.wake.wait(timeout=guard.failed(error))
+                self.ctx.wake.clear()
+                continue
             outage.answered()
+            guard.passed()
             idle = not claimed and self.executor.active() == 0 and self._done.empty()
             if self.once and idle and self.executor.accepting():  # a Dask scheduler not yet reached is waited for
                 break
@@ -197,8 +205,8 @@ class Daemon:
             self._keep_leases()
             due.leases = now + self.config.app.execution.lease_renew_interval.total_seconds()
         if now >= due.retention and self.config.app.outbox.keep_days:
-            self._retention()
-            due.retention = now + 3600
+            due.retention = now + 3600  # first: a retention that fails is not retried at every tick
+            retain(self.config, self.ctx.store)
         claimed = self._dispatch()
         if claimed or self._concluded or now >= due.status:  # counting every run each second costs
             self._concluded = False
@@ -300,16 +308,6 @@ class Daemon:
             on_finished=self.reporting.attempt_ended,
         ):
             refresh_index(self.config, self.ctx.store)
-
-    def _retention(self) -> None:
-        import datetime as dt
-
-        keep = self.config.app.outbox.keep_days
-        if keep:
-            removed = apply_retention(self.config.app.paths.outbox, keep, dt.date.today())
-            if removed:
-                log.info("outbox.retention", removed=[str(p) for p in removed])
-                refresh_index(self.config, self.ctx.store, workflows_of(self.config.app.paths.outbox, removed))
 
     def _kernel_hint(self) -> Hint:
         try:

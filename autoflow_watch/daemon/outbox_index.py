@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
 
 from autoflow_watch.config import Config
 from autoflow_watch.logs import get_logger
+from autoflow_watch.publish.outbox import apply_retention
 from autoflow_watch.publish.portal import refresh_pages
 from autoflow_watch.publish.staging import FAILED
 from autoflow_watch.store import Store
@@ -40,3 +42,14 @@ def workflows_of(outbox: Path, removed: Iterable[Path]) -> set[str]:
         elif parts:
             names.add(parts[0])
     return names
+
+
+def retain(config: Config, store: Store) -> None:
+    """``[outbox] keep_days``: remove old reports and failed attempts, then rebuild the pages they were on."""
+    keep = config.app.outbox.keep_days
+    if keep:
+        outbox = config.app.paths.outbox
+        removed = apply_retention(outbox, keep, dt.date.today())
+        if removed:
+            log.info("outbox.retention", removed=[str(p) for p in removed])
+            refresh_index(config, store, workflows_of(outbox, removed))

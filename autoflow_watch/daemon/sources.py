@@ -65,8 +65,7 @@ class Sources:
 
     def _scan_until_settled(self, inbox: InboxSource) -> None:
         """``run --once``: a marker touched just now is waited for, not left for a next run."""
-        for folder in (inbox.inbox, inbox.processed, inbox.rejected):
-            folder.mkdir(parents=True, exist_ok=True)
+        inbox.make_folders()
         deadline = time.monotonic() + self._ctx.config.app.inbox.settle.total_seconds() + 1.0
         while inbox.scan().deferred and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -159,7 +159,7 @@ def _remove_leftovers(root: Path) -> None:
     """Remove the worker folders of daemons on this host that are gone (and of older versions)."""
     try:
         entries = list(root.iterdir())
-    except FileNotFoundError:
+    except OSError:  # missing, or a file where the folder was expected: nothing of ours to remove
         return
     host = socket.gethostname()
     for entry in entries:

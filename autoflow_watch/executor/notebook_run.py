@@ -12,6 +12,7 @@ import papermill as pm
 
 from autoflow_watch.executor.job import NotebookJob, RunJob, kernel_log_tail
 from autoflow_watch.executor.sandbox_errors import sandbox_hint
+from autoflow_watch.secrets import redact_text
 
 # A long cell's output is saved this often: a run killed mid-cell still shows what it printed.
 AUTOSAVE_EVERY_S = 10
@@ -53,14 +54,34 @@ def execute(job: RunJob, notebook: NotebookJob, parameters: dict[str, Any], outp
             km=kernel_manager,
         )
     except Exception as error:
-        failure = _failure(error, output)
+        failure = _too_large(job, notebook, output) or _failure(error, output)
         hint = sandbox_hint(job, failure.error_type, failure.message, failure.traceback)
         if hint:
             failure.message = f"{failure.message} ({hint})"
             failure.traceback = f"{hint}\n\n{failure.traceback}"
-        failure.traceback += kernel_log_tail(job.work_dir, notebook.name)
+        failure.traceback += redact_text(kernel_log_tail(job.work_dir, notebook.name))
         raise failure from None
+    too_large = _too_large(job, notebook, output)
+    if too_large is not None:
+        raise too_large
     return time.monotonic() - started
+
+
+def _too_large(job: RunJob, notebook: NotebookJob, output: Path) -> NotebookFailure | None:
+    """An executed notebook over ``max_notebook_bytes`` is not read, rendered or shipped: it fails the run
+    (and is removed, so that nothing downstream reads it)."""
+    try:
+        size = output.stat().st_size
+    except OSError:
+        return None
+    if size <= job.max_notebook_bytes:
+        return None
+    output.unlink(missing_ok=True)
+    message = (
+        f"executed notebook {notebook.name} is {size} bytes, over [execution] max_notebook_bytes "
+        f"({job.max_notebook_bytes}); display less output, or raise the limit"
+    )
+    return NotebookFailure("NotebookTooLarge", message, None, True, message)
 
 
 def _failure(error: Exception, output: Path) -> NotebookFailure:
@@ -68,12 +89,14 @@ def _failure(error: Exception, output: Path) -> NotebookFailure:
     message = str(error).strip()
     ename = getattr(error, "ename", None)
     if ename:  # PapermillExecutionError: report the notebook's own exception
-        error_type = str(ename)
+        error_type = redact_text(str(ename))
         message = str(getattr(error, "evalue", message))
     traceback = "\n".join(getattr(error, "traceback", []) or [])
     if error_type in ("CellTimeoutError", "TimeoutError") and "cell" in message.lower():
         error_type = "CellTimeoutError"
     cell_index, code_ran = _progress(output)
+    # redacted here, where the text is made: it goes to the store, status, the index and notifications
+    message, traceback = redact_text(message), redact_text(traceback)
     first_line = message.splitlines()[0] if message else error_type
     return NotebookFailure(error_type, first_line[:2000], cell_index, code_ran, traceback or message)
 

@@ -16,8 +16,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.latest import complete_dates
 from autoflow_watch.publish.staging import FAILED, MANIFEST, discard, is_date_name
+
+log = get_logger("autoflow_watch.retention")
 
 
 def _published_on(folder: Path) -> dt.date | None:
@@ -27,18 +30,16 @@ def _published_on(folder: Path) -> dt.date | None:
         finished = json.loads(manifest.read_text(encoding="utf-8")).get("finished_at")
         if isinstance(finished, str):
             return dt.datetime.fromisoformat(finished.replace("Z", "+00:00")).astimezone().date()
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, OverflowError):
         pass
     try:
         return dt.date.fromtimestamp((manifest if manifest.exists() else folder).stat().st_mtime)
-    except OSError:
+    except (OSError, ValueError, OverflowError):
         return None
 
 
 def _workflow_folders(outbox: Path) -> list[Path]:
-    if not outbox.is_dir():
-        return []
-    return sorted(p for p in outbox.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    return sorted(p for p in _entries(outbox) if p.is_dir() and not p.name.startswith((".", "_")))
 
 
 def _old_reports(outbox: Path, workflow: Path, cutoff: dt.date) -> list[Path]:
@@ -67,8 +68,8 @@ def _old_failures(outbox: Path, cutoff: dt.date) -> list[Path]:
             for attempt in sorted(p for p in _entries(day) if p.is_dir()):
                 try:
                     filed = dt.date.fromtimestamp(attempt.stat().st_mtime)
-                except FileNotFoundError:
-                    continue  # removed meanwhile by another daemon's retention
+                except (OSError, ValueError, OverflowError):
+                    continue  # removed meanwhile by another daemon's retention, or a time beyond reckoning
                 if filed < cutoff:
                     old.append(attempt)
     return old
@@ -77,7 +78,7 @@ def _old_failures(outbox: Path, cutoff: dt.date) -> list[Path]:
 def _entries(folder: Path) -> list[Path]:
     try:
         return list(folder.iterdir())
-    except FileNotFoundError:
+    except OSError:  # removed meanwhile, a file where a folder was expected, unreadable
         return []
 
 
@@ -97,11 +98,22 @@ def apply_retention(outbox: Path, keep_days: int, today: dt.date) -> list[Path]:
     cutoff = today - dt.timedelta(days=keep_days)
     removed: list[Path] = []
     for workflow in _workflow_folders(outbox):
-        for folder in _old_reports(outbox, workflow, cutoff):
-            if discard(outbox, folder):
-                removed.append(folder)
+        try:
+            old = _old_reports(outbox, workflow, cutoff)
+        except (OSError, ValueError) as error:  # one odd workflow folder never stops the others
+            log.warning("outbox.retention.skipped", folder=str(workflow), error=str(error))
+            continue
+        removed.extend(folder for folder in old if _discard(outbox, folder))
     for attempt in _old_failures(outbox, cutoff):
-        if discard(outbox, attempt):
+        if _discard(outbox, attempt):
             removed.append(attempt)
         _prune_empty(attempt.parent, outbox / FAILED)
     return removed
+
+
+def _discard(outbox: Path, folder: Path) -> bool:
+    try:
+        return discard(outbox, folder)
+    except OSError as error:  # e.g. the staging area is not a folder: said, and tried again next time
+        log.warning("outbox.retention.skipped", folder=str(folder), error=str(error))
+        return False

@@ -14,6 +14,7 @@ entries of dead processes on its own host, and other hosts' entries once they ar
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -34,8 +35,14 @@ _COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def is_date_name(name: str) -> bool:
-    """Whether a folder name is a reference date (``YYYY-MM-DD``)."""
-    return bool(_DATE.match(name))
+    """Whether a folder name is a reference date (``YYYY-MM-DD``, a real day: not ``2026-13-45``)."""
+    if not _DATE.fullmatch(name):
+        return False
+    try:
+        dt.date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True
 
 
 def check_component(value: str, what: str) -> str:
@@ -53,8 +60,12 @@ def _host() -> str:
 
 
 def staging_name(suffix: str = "") -> str:
-    """A unique name in the staging area that says which process on which host owns it."""
-    return f"p{os.getpid()}_{uuid.uuid4().hex}_{_host()}{suffix}"
+    """A unique name in the staging area that says which process on which host owns it.
+
+    ``p<pid>_<host>_<32 hex>[suffix]``: a host name never holds ``_`` (see :func:`_host`), so the
+    host is read back exactly; a peer named ``<host>.x`` is never taken for this host.
+    """
+    return f"p{os.getpid()}_{_host()}_{uuid.uuid4().hex}{suffix}"
 
 
 def staging_dir(outbox: Path) -> Path:
@@ -127,19 +138,19 @@ def discard(outbox: Path, folder: Path) -> bool:
     return True
 
 
-_OWNED = re.compile(r"^p(?P<pid>\d+)_[0-9a-f]{32}_(?P<rest>.+)$")
+_OWNED = re.compile(r"^p(?P<pid>\d+)_(?P<host>[A-Za-z0-9.-]+)_[0-9a-f]{32}(?:\..*)?$")
+_OLDER = re.compile(r"^p(?P<pid>\d+)_[0-9a-f]{32}_(?P<rest>.+)$")  # before release 3: host and suffix run together
 
 
 def _leftover(entry: Path, now: float) -> bool:
     """Whether a staging entry belongs to nobody alive (see the module docstring)."""
     match = _OWNED.match(entry.name)
-    if match is None:
-        return True  # not a name any writer of ours uses: an older version's or a stray copy
-    host, rest = _host(), match.group("rest")
-    if rest == host or rest.startswith(host + "."):
+    if match is None and _OLDER.match(entry.name) is None:
+        return True  # not a name any writer of ours uses: a stray copy
+    if match is not None and match.group("host") == _host():
         pid = int(match.group("pid"))
         return pid != os.getpid() and not _alive(pid)
-    try:  # another host's: its writer may still be at work, wait until it is clearly stale
+    try:  # another host's, or an older version's whose host is not certain: wait until clearly stale
         return now - entry.lstat().st_mtime > _FOREIGN_STALE_S
     except OSError:
         return False
@@ -166,12 +177,19 @@ def clean_staging(outbox: Path) -> int:
         return 0
     now = time.time()
     removed = 0
-    for entry in list(staging.iterdir()):
+    try:
+        entries = list(staging.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
         if not _leftover(entry, now):
             continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        except OSError:  # not ours to remove (another user's file): left alone, never fatal at start
+            continue
         removed += 1
     return removed

@@ -17,6 +17,7 @@ import nbformat
 
 from autoflow_watch import __version__
 from autoflow_watch.render.context import ReportContext
+from autoflow_watch.render.csp import csp_meta_tag
 from autoflow_watch.render.exporter import TEMPLATE_NAME, TEMPLATES, report_exporter
 from autoflow_watch.render.offline import REMOTE_REFERENCE
 from autoflow_watch.secrets import redact_tree
@@ -25,6 +26,7 @@ from autoflow_watch.secrets import redact_tree
 _FIGURE_MAX_HEIGHT = {"A4": "222mm", "Letter": "205mm"}
 _PAGE_MARGINS = "20mm 16mm 18mm 16mm"
 _URL_START = re.compile(r"(?:https?:)?//$", re.IGNORECASE)
+_SCRIPT_TAG = re.compile(r"<script\b", re.IGNORECASE)
 _MARGIN_BOX = 'font-family: "Liberation Sans", Arial, "DejaVu Sans", sans-serif; font-size: 7.5pt; color: #8a94a3;'
 
 
@@ -66,6 +68,20 @@ def page_css(context: ReportContext) -> str:
 }}"""
 
 
+def outputs_carry_scripts(nb: Any) -> bool:
+    """Whether an output of ``nb`` is a script (``application/javascript``, or HTML with ``<script>``):
+    only then may the page run inline scripts (interactive charts); otherwise it runs none."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = output.get("data", {})
+            if "application/javascript" in data:
+                return True
+            page = data.get("text/html", "")
+            if _SCRIPT_TAG.search(page if isinstance(page, str) else "".join(page)):
+                return True
+    return False
+
+
 def _resources(notebook_path: Path, nb: Any, context: ReportContext, title: str, show_code: bool) -> dict[str, Any]:
     # markdown images are looked up next to the source notebook (papermill records where it was)
     source = nb.metadata.get("papermill", {}).get("input_path") or ""
@@ -85,6 +101,7 @@ def _resources(notebook_path: Path, nb: Any, context: ReportContext, title: str,
         "stylesheet": stylesheet(),
         "code_css": code_stylesheet() if show_code else "",
         "screen_css": stylesheet("screen.css"),
+        "csp_meta": csp_meta_tag(inline_scripts=outputs_carry_scripts(nb)),
     }
     return {"metadata": {"path": str(folder), "name": notebook_path.stem}, "report": report}
 

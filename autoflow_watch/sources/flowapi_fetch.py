@@ -102,6 +102,7 @@ def check_response(response: httpx.Response) -> None:
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_ANSWER_BYTES:
             raise PollError("bad_response", f"FlowAPI answer is {length} bytes, over the {MAX_ANSWER_BYTES} limit")
+        read_bounded(response)
         return
     detail = _server_message(response)
     suffix = f": {detail}" if detail else ""
@@ -114,6 +115,22 @@ def check_response(response: httpx.Response) -> None:
     if 300 <= status < 400:
         raise PollError("bad_response", f"FlowAPI answered with a redirect (HTTP {status}); check [flowapi] url")
     raise PollError("bad_response", f"FlowAPI answered HTTP {status}{suffix}; expected 200")
+
+
+def read_bounded(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -> None:
+    """Read the body here, counting decoded bytes as they come, and stop past ``limit``.
+
+    Content-Length is only a claim: a chunked answer, one without a length or a compressed one
+    that inflates is counted as read. The body read is then the response's content (httpx's
+    ``read()``, which flowclient calls next, returns it without reading again).
+    """
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            response.close()
+            raise PollError("bad_response", f"FlowAPI answer is over the {limit} byte limit; check [flowapi] url")
+    response._content = bytes(body)  # what Response.read() would have stored
 
 
 def _server_message(response: httpx.Response) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 
 from autoflow_watch.config.model import FlowApiConfig
-from autoflow_watch.secrets import REDACTED, register_secret
+from autoflow_watch.secrets import REDACTED, SecretFileError, read_small_text, register_secret
 
 MAX_TOKEN_BYTES = 64 * 1024  # a JWT is a few KiB; a bigger file is the wrong file
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -67,22 +67,9 @@ def _read_file(config: FlowApiConfig) -> str:
     path = config.token_file
     assert path is not None
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_TOKEN_BYTES + 1)
-    except FileNotFoundError:
-        raise FlowApiTokenError(f"FlowAPI token file {path} does not exist") from None
-    except PermissionError:
-        raise FlowApiTokenError(f"FlowAPI token file {path} is not readable by this user") from None
-    except IsADirectoryError:
-        raise FlowApiTokenError(f"FlowAPI token file {path} is a directory") from None
-    except OSError as error:
-        raise FlowApiTokenError(f"FlowAPI token file {path} cannot be read: {error.strerror}") from None
-    if len(data) > MAX_TOKEN_BYTES:
-        raise FlowApiTokenError(f"FlowAPI token file {path} is larger than {MAX_TOKEN_BYTES} bytes; not a token")
-    try:
-        text = data.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise FlowApiTokenError(f"FlowAPI token file {path} is not UTF-8 text") from None
+        text = read_small_text(path, "FlowAPI token file", MAX_TOKEN_BYTES).strip()
+    except SecretFileError as error:
+        raise FlowApiTokenError(str(error)) from None
     if not text:
         raise FlowApiTokenError(f"FlowAPI token file {path} is empty")
     return text

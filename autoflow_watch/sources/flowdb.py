@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -40,6 +41,8 @@ MAX_RETRY_S = 60.0  # a restarted FlowDB is noticed within a minute, whatever po
 MIN_DELAY_S = 0.1
 WAIT_SLICE_S = 1.0  # how often the loop looks at its stop event and beats while it waits
 COALESCE_S = 0.05  # notifications arriving this close together prompt one poll
+PROMPT_EVERY_S = 1.0  # a flood of notifications prompts at most one poll this often
+MAX_BACKLOG = 64  # notifications kept while a poll runs: each is only a prompt, so older ones may go
 HEALTH_MARGIN_S = 60.0
 
 RecordFacts = Callable[[list[Fact]], "Mapping[Fact, FactChange] | None"]
@@ -77,6 +80,7 @@ class FlowDbSource:
         self._recorded: set[tuple[str, dt.date]] = set()
         self._failures = 0
         self._prompted = False
+        self._last_poll = -PROMPT_EVERY_S  # monotonic time of the last poll
         self._lock = threading.Lock()  # heartbeat, read by the daemon's health checks
         self._polling = threading.Lock()  # one poll at a time, whoever calls
         self._heartbeat: float | None = None
@@ -98,11 +102,13 @@ class FlowDbSource:
         try:
             while not stop.is_set():
                 self._beat()
-                if self._prompted or time.monotonic() >= next_poll:
-                    self._prompted = False
-                    next_poll = time.monotonic() + self._cycle(listen=self.config.listen).next_poll_s
+                now = time.monotonic()
+                prompt_at = self._last_poll + PROMPT_EVERY_S  # a flood is coalesced into one poll a second
+                if (self._prompted and now >= prompt_at) or now >= next_poll:
+                    self._prompted, self._last_poll = False, now
+                    next_poll = now + self._cycle(listen=self.config.listen).next_poll_s
                     continue
-                failed = self._wait(stop, next_poll)
+                failed = self._wait(stop, min(next_poll, prompt_at) if self._prompted else next_poll)
                 if failed is not None:
                     next_poll = time.monotonic() + failed.next_poll_s
         finally:
@@ -167,6 +173,7 @@ class FlowDbSource:
         except BaseException:
             conn.close()
             raise
+        _bound_backlog(conn)
         self._conn = conn
         return conn
 
@@ -225,9 +232,11 @@ class FlowDbSource:
             stop.wait(timeout)
             return None
         try:
-            for notice in conn.notifies(timeout=timeout, stop_after=1):
+            # once prompted, every notification until the poll is drained here and counts for nothing more
+            for notice in conn.notifies(timeout=timeout, stop_after=None if self._prompted else 1):
+                if not self._prompted:
+                    log.debug("flowdb.notified", channel=notice.channel, payload=notice.payload[:200])
                 self._prompted = True
-                log.debug("flowdb.notified", channel=notice.channel, payload=notice.payload[:200])
             if self._prompted:
                 for _ in conn.notifies(timeout=COALESCE_S):  # a burst of commits: one poll
                     pass
@@ -245,3 +254,11 @@ class FlowDbSource:
                 conn.close()
             except Exception:  # closing a broken connection must not fail the source
                 log.debug("flowdb.close_failed", url=self._report.url)
+
+
+def _bound_backlog(conn: psycopg.Connection[Any]) -> None:
+    """psycopg keeps every notification that arrives while no ``notifies()`` runs (during a poll) in an
+    unbounded deque; a flood would grow it without end. Only the newest few are kept: each is a prompt."""
+    backlog = getattr(conn, "_notifies_backlog", None)
+    if isinstance(backlog, deque):
+        conn._notifies_backlog = deque(backlog, maxlen=MAX_BACKLOG)

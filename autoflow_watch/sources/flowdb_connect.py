@@ -24,9 +24,8 @@ from psycopg import errors as pg_errors
 from sqlalchemy.engine import make_url
 
 from autoflow_watch.config.model import FlowDbConfig
-from autoflow_watch.secrets import REDACTED, register_secret
+from autoflow_watch.secrets import REDACTED, SecretFileError, read_secret_file, register_secret
 
-MAX_PASSWORD_BYTES = 4096
 APPLICATION_NAME = "autoflow-watch"
 _REFUSALS = (  # what FATAL says when the server refuses us (not when it is starting or stopping)
     "password authentication failed",
@@ -79,28 +78,9 @@ def safe_url(config: FlowDbConfig) -> str:
 def read_password(path: Path) -> str:
     """The password in ``path`` (one line; a trailing newline is not part of it)."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_PASSWORD_BYTES + 1)
-    except FileNotFoundError:
-        raise FlowDbError(FlowDbFailure.PASSWORD_FILE, f"FlowDB password file {path} does not exist") from None
-    except PermissionError:
-        raise FlowDbError(FlowDbFailure.PASSWORD_FILE, f"FlowDB password file {path} is not readable") from None
-    except OSError as error:
-        message = f"FlowDB password file {path} cannot be read: {error.strerror}"
-        raise FlowDbError(FlowDbFailure.PASSWORD_FILE, message) from None
-    if len(data) > MAX_PASSWORD_BYTES:
-        message = f"FlowDB password file {path} is larger than {MAX_PASSWORD_BYTES} bytes; not a password"
-        raise FlowDbError(FlowDbFailure.PASSWORD_FILE, message)
-    try:
-        password = data.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise FlowDbError(FlowDbFailure.PASSWORD_FILE, f"FlowDB password file {path} is not UTF-8 text") from None
-    register_secret(password)  # before anything else can fail and print it
-    if not password:
-        raise FlowDbError(FlowDbFailure.PASSWORD_FILE, f"FlowDB password file {path} is empty")
-    if "\n" in password:
-        raise FlowDbError(FlowDbFailure.PASSWORD_FILE, f"FlowDB password file {path} has more than one line")
-    return password
+        return read_secret_file(path, "FlowDB password file")
+    except SecretFileError as error:
+        raise FlowDbError(FlowDbFailure.PASSWORD_FILE, str(error)) from None
 
 
 def connect_arguments(config: FlowDbConfig) -> dict[str, Any]:
@@ -123,6 +103,10 @@ def connect_arguments(config: FlowDbConfig) -> dict[str, Any]:
         keepalives_interval="10",
         keepalives_count="3",
     )
+    if "sslmode" not in arguments and not os.environ.get("PGSSLMODE") and not arguments.get("host", "").startswith("/"):
+        # TLS unless the URL (or libpq's PGSSLMODE) says otherwise; libpq's own default, "prefer", falls back
+        # to plain text silently. A Unix socket (a host that is a folder) has no TLS, and libpq ignores it there.
+        arguments["sslmode"] = "require"
     register_secret(os.environ.get("PGPASSWORD"))
     if config.password_file is not None:
         arguments["password"] = read_password(config.password_file)

@@ -20,45 +20,30 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchdog.events import (
-    DirCreatedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from autoflow_watch.config.model import InboxConfig
 from autoflow_watch.logs import get_logger
-from autoflow_watch.sources.markers import BadMarker, Marker, is_ignored, read_marker
-from autoflow_watch.sources.quarantine import MovedElsewhere, move_to, reject
+from autoflow_watch.sources.inbox_events import (
+    COMPLETE,
+    INOTIFY_LOGGER,
+    NATIVE_EVENTS,
+    POLLING_EVENTS,
+    _Hints,
+    _native_observer,
+    _OverflowListener,
+)
+from autoflow_watch.sources.markers import BadMarker, Marker, MarkerGone, is_ignored, read_marker
+from autoflow_watch.sources.quarantine import FolderRefused, InboxFolders, MovedElsewhere, move_to, reject
 from autoflow_watch.store.records import Fact, FactChange
 
 log = get_logger("autoflow_watch.inbox")
 
-# Event kinds that mean "the writer is done with this file".
-COMPLETE = "complete"
-MAYBE_INCOMPLETE = "maybe-incomplete"
-
-# Only the events that can announce a marker: the kernel then queues no open, read, attribute
-# or delete events (our own reads and moves would otherwise double the traffic of a burst).
-NATIVE_EVENTS: list[type[FileSystemEvent]] = [
-    FileCreatedEvent,
-    DirCreatedEvent,
-    FileMovedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-]
-# Polling sees no close, so a change to a file being written is a hint too.
-POLLING_EVENTS: list[type[FileSystemEvent]] = [*NATIVE_EVENTS, FileModifiedEvent]
 RECORD_CHUNK = 500  # markers per store transaction
 MAX_BATCH = 5000  # hints handled per drain
-INOTIFY_LOGGER = "watchdog.observers.inotify_c"
+RETRY_ITEM_S = 5.0  # an entry whose examination failed unexpectedly waits this long
+KEPT_NAMES = 10_000  # markers remembered as left in place (said once), at most
 
 Record = Callable[[list[Fact]], list[FactChange]]
 
@@ -70,51 +55,6 @@ class ScanResult:
     accepted: int = 0
     rejected: int = 0
     deferred: int = 0
-
-
-class _Hints(FileSystemEventHandler):
-    """Turns watchdog events into (path, kind) hints; never raises into the observer thread."""
-
-    def __init__(self, hints: queue.Queue[tuple[str, str]], on_error: Callable[[], None]) -> None:
-        self._hints = hints
-        self._on_error = on_error
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        try:
-            kind = event.event_type
-            if kind == "moved":
-                self._hints.put((os.fsdecode(event.dest_path), COMPLETE))
-            elif kind == "closed":
-                self._hints.put((os.fsdecode(event.src_path), COMPLETE))
-            elif kind in ("created", "modified"):
-                self._hints.put((os.fsdecode(event.src_path), MAYBE_INCOMPLETE))
-        except Exception:  # pragma: no cover - a handler must never kill the observer
-            log.exception("inbox.event.unhandled")
-            self._on_error()
-
-
-class _OverflowListener(logging.Handler):
-    """watchdog reports a lost-events overflow only as a log record: turn it into a rescan."""
-
-    def __init__(self, on_overflow: Callable[[], None]) -> None:
-        super().__init__(logging.WARNING)
-        self._on_overflow = on_overflow
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self._on_overflow()
-
-
-def _native_observer() -> BaseObserver:
-    """inotify with full move events: a rename into the inbox from elsewhere is a move (complete),
-    not a create; elsewhere watchdog's default observer."""
-    try:
-        from watchdog.observers.inotify import InotifyObserver
-    except ImportError:  # pragma: no cover - not Linux
-        from watchdog.observers import Observer
-
-        return Observer()
-    return InotifyObserver(generate_full_events=True)
 
 
 class InboxSource:
@@ -140,6 +80,8 @@ class InboxSource:
         self._on_rejected = on_rejected
         self._hints: queue.Queue[tuple[str, str]] = queue.Queue()
         self._deferred: dict[str, float] = {}
+        self._refused: dict[str, str] = {}  # inbox folders refused (not the daemon's own), said once
+        self._kept: set[str] = set()  # markers left in the inbox because their folder is refused
         self._rescan = threading.Event()
         self._stop = threading.Event()
         self._observer: BaseObserver | None = None
@@ -153,7 +95,7 @@ class InboxSource:
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         """Watch, then scan what is already there, then handle hints in the background."""
-        self._make_folders()
+        self.make_folders()
         inotify_log = logging.getLogger(INOTIFY_LOGGER)
         if inotify_log.getEffectiveLevel() > logging.WARNING:
             inotify_log.setLevel(logging.WARNING)  # the overflow warning must reach our listener
@@ -202,9 +144,15 @@ class InboxSource:
         log.warning("inbox.events_lost.rescanning", inbox=str(self.inbox), overflows=self.overflows)
         self.request_rescan()
 
-    def _make_folders(self) -> None:
-        for folder in (self.inbox, self.processed, self.rejected):
-            folder.mkdir(parents=True, exist_ok=True)
+    def make_folders(self) -> None:
+        """The inbox by path (the operator's); processed/ and rejected/ by descriptor, refused if not ours."""
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        with InboxFolders(self.inbox) as dirs:
+            for name in (self.processed.name, self.rejected.name):
+                try:
+                    dirs.folder(name)
+                except FolderRefused as refused:
+                    self._refused_folder(name, refused)
 
     def _start_observer(self) -> None:
         polling = self._config.observer == "polling"
@@ -265,7 +213,7 @@ class InboxSource:
         log.warning("inbox.observer.restarted", inbox=str(self.inbox))
         self.observer_restarts += 1
         self._stop_observer(self._observer)
-        self._make_folders()  # the inbox itself may have been removed and must be watched anew
+        self.make_folders()  # the inbox itself may have been removed and must be watched anew
         self._start_observer()
         self._rescan.set()
 
@@ -295,37 +243,62 @@ class InboxSource:
     def scan(self) -> ScanResult:
         """Look at every entry of the inbox; files still being written wait for the next look."""
         try:
-            try:
-                entries = sorted(os.scandir(self.inbox), key=lambda e: e.name)
-            except OSError as error:
-                log.error("inbox.scan.failed", inbox=str(self.inbox), error=str(error))
-                return ScanResult()
+            entries = sorted(os.scandir(self.inbox), key=lambda e: e.name)
             return self._handle((Path(entry.path), False) for entry in entries)
+        except Exception as error:  # never into the caller (start-up, run --once): the next scan tries again
+            log.error("inbox.scan.failed", inbox=str(self.inbox), error=str(error))
+            self._rescan.set()
+            return ScanResult()
         finally:
             self.scans += 1  # counts finished looks, so whoever watches the count knows one is over
 
     def _handle(self, entries: Iterable[tuple[Path, bool]]) -> ScanResult:
-        """Examine entries; record the good markers in chunks, one transaction each."""
+        """Examine entries; record the good markers in chunks, one transaction each.
+
+        One bad entry never holds back the others: whatever examining it raises, it is
+        rejected (or, when even that fails, left alone and said once) and the batch goes on.
+        """
         result = ScanResult()
-        ready: list[tuple[Path, Marker]] = []
-        for path, complete in entries:
-            outcome = self._examine(path, complete)
-            if isinstance(outcome, Marker):
-                ready.append((path, outcome))
-                if len(ready) >= RECORD_CHUNK:
-                    result.accepted += self._accept(ready)
-                    ready = []
-            elif outcome == "rejected":
-                result.rejected += 1
-            elif outcome == "deferred":
-                result.deferred += 1
-        result.accepted += self._accept(ready)
+        try:
+            dirs = InboxFolders(self.inbox)
+        except OSError as error:  # the inbox itself is gone: the observer's supervision makes it anew
+            log.error("inbox.scan.failed", inbox=str(self.inbox), error=str(error))
+            return result
+        with dirs:
+            ready: list[tuple[Path, Marker]] = []
+            for path, complete in entries:
+                outcome = self._examine_guarded(dirs, path, complete)
+                if isinstance(outcome, Marker):
+                    ready.append((path, outcome))
+                    if len(ready) >= RECORD_CHUNK:
+                        result.accepted += self._accept(dirs, ready)
+                        ready = []
+                elif outcome == "rejected":
+                    result.rejected += 1
+                elif outcome == "deferred":
+                    result.deferred += 1
+            result.accepted += self._accept(dirs, ready)
+            for name in dirs.opened():
+                if self._refused.pop(name, None) is not None:
+                    log.info("inbox.folder.usable_again", folder=str(self.inbox / name))
+                    self._kept.clear()
         if result.accepted:
             self._on_fact()
         return result
 
-    def _examine(self, path: Path, complete: bool) -> Marker | str:
-        """A valid marker ready to record, or what became of the entry; never raises."""
+    def _examine_guarded(self, dirs: InboxFolders, path: Path, complete: bool) -> Marker | str:
+        """:meth:`_examine`, and an error it did not foresee (ours, not the marker's) costs this entry only:
+        it is said once, left in place and looked at again after a pause."""
+        try:
+            return self._examine(dirs, path, complete)
+        except Exception:
+            if self._first_time_kept(path.name):
+                log.exception("inbox.marker.examine_failed", marker=path.name)
+            self._deferred[str(path)] = time.monotonic() + RETRY_ITEM_S
+            return "error"
+
+    def _examine(self, dirs: InboxFolders, path: Path, complete: bool) -> Marker | str:
+        """A valid marker ready to record, or what became of the entry."""
         if is_ignored(path.name):
             return "ignored"
         try:
@@ -333,7 +306,7 @@ class InboxSource:
         except FileNotFoundError:
             return "gone"  # handled already (a duplicate event) or removed by its writer
         except OSError as error:
-            return self._reject(path, f"marker {path.name!r} cannot be examined: {error.strerror}")
+            return self._reject(dirs, path, f"marker {path.name!a} cannot be examined: {error.strerror}")
         settle = self._config.settle.total_seconds()
         if stat.S_ISREG(info.st_mode) and not complete and time.time() - info.st_mtime < settle:
             self._deferred[str(path)] = time.monotonic() + settle
@@ -341,12 +314,12 @@ class InboxSource:
         self._deferred.pop(str(path), None)
         try:
             return read_marker(path)
-        except FileNotFoundError:
+        except MarkerGone:
             return "gone"
         except BadMarker as bad:
-            return self._reject(path, str(bad))
+            return self._reject(dirs, path, str(bad))
 
-    def _accept(self, ready: list[tuple[Path, Marker]]) -> int:
+    def _accept(self, dirs: InboxFolders, ready: list[tuple[Path, Marker]]) -> int:
         """Record the markers (one transaction), then move them to processed/; return how many."""
         if not ready:
             return 0
@@ -356,19 +329,27 @@ class InboxSource:
         except Exception as error:  # the store is down or the disk full: keep the markers for the next scan
             if len(ready) > 1:  # one fact the store refuses must not hold back the others
                 log.warning("inbox.batch.not_recorded", markers=len(ready), error=str(error))
-                return sum(self._accept([item]) for item in ready)
+                return sum(self._accept(dirs, [item]) for item in ready)
             log.error("inbox.marker.not_recorded", marker=ready[0][0].name, error=str(error))
             return 0
         for (path, marker), change in zip(ready, changes, strict=True):
-            self._move_accepted(path, marker, change)
+            try:
+                self._move_accepted(dirs, path, marker, change)
+            except Exception:  # the fact is recorded; the marker stays for the next scan
+                log.exception("inbox.marker.not_moved", marker=path.name)
         return len(ready)
 
-    def _move_accepted(self, path: Path, marker: Marker, change: FactChange) -> None:
+    def _move_accepted(self, dirs: InboxFolders, path: Path, marker: Marker, change: FactChange) -> None:
+        target: Path | None = None
         try:
-            target = move_to(path, self.processed)
+            target = self.processed / move_to(dirs.fd, path.name, dirs.folder(self.processed.name))
         except MovedElsewhere:  # another daemon on this inbox moved it (or its writer removed it): the fact stands
             log.debug("inbox.marker.moved_elsewhere", marker=path.name, change=change.value)
             return
+        except FolderRefused as refused:  # recorded all the same; the marker stays where it is
+            self._refused_folder(self.processed.name, refused)
+            if not self._first_time_kept(path.name):
+                return
         except OSError as error:  # stays in the inbox; the next scan sees the same file (no redelivery)
             log.error("inbox.marker.not_moved", marker=path.name, error=str(error))
             return
@@ -379,18 +360,40 @@ class InboxSource:
             dataset=marker.dataset,
             date=marker.day.isoformat(),
             change=change.value,
-            moved_to=str(target),
+            moved_to=str(target) if target else None,
         )
 
-    def _reject(self, path: Path, reason: str) -> str:
+    def _reject(self, dirs: InboxFolders, path: Path, reason: str) -> str:
         try:
-            target = reject(path, self.rejected, reason)
-        except (FileNotFoundError, MovedElsewhere):
+            target = self.rejected / reject(dirs.fd, path.name, dirs.folder(self.rejected.name), reason)
+        except MovedElsewhere:
             log.debug("inbox.marker.rejected_elsewhere", marker=path.name)
             return "gone"
+        except FolderRefused as refused:  # said once for the folder, once for each marker; it stays in place
+            self._refused_folder(self.rejected.name, refused)
+            if not self._first_time_kept(path.name):
+                return "kept"
+            log.warning("inbox.marker.rejected", marker=path.name, reason=reason, moved_to=None)
+            self._on_rejected()
+            return "rejected"
         except OSError as error:
             log.error("inbox.marker.reject_failed", marker=path.name, reason=reason, error=str(error))
             return "error"
         log.warning("inbox.marker.rejected", marker=path.name, reason=reason, moved_to=str(target))
         self._on_rejected()
         return "rejected"
+
+    def _refused_folder(self, name: str, refused: FolderRefused) -> None:
+        """Say once (until it is usable again) that a folder of the inbox is refused."""
+        if name not in self._refused:
+            self._refused[name] = str(refused)
+            log.error("inbox.folder.refused", folder=str(self.inbox / name), problem=str(refused))
+
+    def _first_time_kept(self, name: str) -> bool:
+        """Whether a marker left in the inbox (its folder refused) is seen for the first time."""
+        if name in self._kept:
+            return False
+        if len(self._kept) >= KEPT_NAMES:
+            self._kept.clear()
+        self._kept.add(name)
+        return True

@@ -8,6 +8,7 @@ path, a notebook or code.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import re
@@ -29,6 +30,10 @@ class BadMarker(Exception):
     """Why a marker is rejected, in one line an operator can act on."""
 
 
+class MarkerGone(BadMarker):
+    """The marker vanished while it was looked at (another daemon moved it, or its writer removed it)."""
+
+
 @dataclass(frozen=True)
 class Marker:
     """A marker file read and validated: its fact and the key that identifies this very file."""
@@ -46,73 +51,121 @@ def is_ignored(name: str) -> bool:
 
 def parse_name(name: str) -> tuple[str, dt.date]:
     """``calls_2026-11-24.ready`` -> ``("calls", date(2026, 11, 24))``, or raise BadMarker."""
-    match = MARKER_NAME.match(name)
+    match = MARKER_NAME.fullmatch(name)  # fullmatch: "$" alone would let a trailing newline through
     if not match:
-        raise BadMarker(f"bad marker name {name!r}: {NAME_HINT}")
+        raise BadMarker(f"bad marker name {_shown(name)}: {NAME_HINT}")
     try:
         day = dt.date.fromisoformat(match["date"])
     except ValueError:
-        raise BadMarker(f"impossible date {match['date']!r} in marker name {name!r}: {NAME_HINT}") from None
+        raise BadMarker(f"impossible date {match['date']!r} in marker name {_shown(name)}: {NAME_HINT}") from None
     return match["dataset"], day
 
 
 def read_marker(path: Path) -> Marker:
-    """Validate the marker at ``path`` (name, file type, size, content) and return it."""
-    dataset, day = parse_name(path.name)
+    """Validate the marker at ``path`` (name, file type, size, content) and return it.
+
+    Raises :class:`BadMarker` and nothing else, whatever the file is (:class:`MarkerGone` when
+    it vanished meanwhile): the file is opened without following a link and without blocking
+    (a FIFO or a device answers at once), examined by ``fstat`` on what was opened, and read
+    to at most 64 KiB; the content is parsed by a reader that cannot recurse without end.
+    """
+    name = _shown(path.name)
     try:
-        info = os.lstat(path)
+        dataset, day = parse_name(path.name)
+        return _read_checked(path, name, dataset, day)
+    except BadMarker:
+        raise
+    except FileNotFoundError:
+        raise MarkerGone(name) from None
+    except Exception as error:  # whatever else a hostile file manages: still only a bad marker
+        raise BadMarker(
+            f"marker {name} cannot be read ({type(error).__name__}); "
+            "write a regular file holding nothing or a small JSON object"
+        ) from None
+
+
+def _shown(name: str) -> str:
+    """A marker's name as it may be printed: quoted, control characters and stray bytes escaped."""
+    return ascii(name)
+
+
+def _read_checked(path: Path, name: str, dataset: str, day: dt.date) -> Marker:
+    info = os.lstat(path)
+    _check_type(name, info)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
         raise
     except OSError as error:
-        raise BadMarker(f"marker {path.name!r} cannot be examined: {error.strerror}") from None
-    if stat.S_ISLNK(info.st_mode):
+        if error.errno == errno.ELOOP:  # replaced by a link since we looked
+            _check_type(name, os.lstat(path))
         raise BadMarker(
-            f"marker {path.name!r} is a symlink; markers must be regular files (write the file itself, not a link)"
-        )
-    if stat.S_ISDIR(info.st_mode):
-        raise BadMarker(f"marker {path.name!r} is a directory; markers must be regular files (touch the file)")
-    if not stat.S_ISREG(info.st_mode):
-        raise BadMarker(f"marker {path.name!r} is not a regular file; markers must be regular files (touch the file)")
-    if info.st_size > MAX_MARKER_BYTES:
-        raise BadMarker(
-            f"marker {path.name!r} is {info.st_size} bytes, over the 64 KiB limit; keep the JSON metadata small"
-        )
-    content = _read_bytes(path)
-    return Marker(dataset, day, _parse_content(path.name, content), f"{info.st_ino}:{info.st_mtime_ns}:{info.st_size}")
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise
-    except OSError as error:
-        raise BadMarker(
-            f"marker {path.name!r} is unreadable: {error.strerror}; make it readable by the service user"
+            f"marker {name} is unreadable: {error.strerror}; make it readable by the service user"
         ) from None
     try:
-        content = os.read(fd, MAX_MARKER_BYTES + 1)
-    except OSError as error:
-        raise BadMarker(f"marker {path.name!r} is unreadable: {error.strerror}") from None
+        opened = os.fstat(fd)
+        _check_type(name, opened)  # what was opened, not what the name showed a moment before
+        content = _read_bounded(fd, name)
     finally:
         os.close(fd)
-    if len(content) > MAX_MARKER_BYTES:
-        raise BadMarker(f"marker {path.name!r} is over the 64 KiB limit; keep the JSON metadata small")
-    return content
+    key = f"{opened.st_ino}:{opened.st_mtime_ns}:{opened.st_size}"
+    return Marker(dataset, day, _parse_content(name, content), key)
+
+
+def _check_type(name: str, info: os.stat_result) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise BadMarker(
+            f"marker {name} is a symlink; markers must be regular files (write the file itself, not a link)"
+        )
+    if stat.S_ISDIR(info.st_mode):
+        raise BadMarker(f"marker {name} is a directory; markers must be regular files (touch the file)")
+    if not stat.S_ISREG(info.st_mode):
+        raise BadMarker(
+            f"marker {name} is not a regular file (a FIFO, socket or device); markers must be regular files "
+            "(touch the file)"
+        )
+    if info.st_size > MAX_MARKER_BYTES:
+        raise BadMarker(f"marker {name} is {info.st_size} bytes, over the 64 KiB limit; keep the JSON metadata small")
+
+
+def _read_bounded(fd: int, name: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size <= MAX_MARKER_BYTES:
+            chunk = os.read(fd, MAX_MARKER_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise BadMarker(
+            f"marker {name} is unreadable: {error.strerror}; make it readable by the service user"
+        ) from None
+    if size > MAX_MARKER_BYTES:
+        raise BadMarker(f"marker {name} is over the 64 KiB limit; keep the JSON metadata small")
+    return b"".join(chunks)
+
+
+def _no_constant(value: str) -> Any:
+    raise ValueError(f"{value} is not a JSON number")
 
 
 def _parse_content(name: str, content: bytes) -> dict[str, Any] | None:
     if not content.strip():
         return None
     try:
-        value = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        value = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
+    except RecursionError:
         raise BadMarker(
-            f"marker {name!r} holds invalid JSON ({error}); leave it empty or write a JSON object"
+            f"marker {name} holds JSON nested too deeply; leave it empty or write a flat JSON object"
         ) from None
+    except ValueError as error:  # not UTF-8, not JSON, NaN, a number of 5,000 digits
+        text = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise BadMarker(f"marker {name} holds invalid JSON ({text}); leave it empty or write a JSON object") from None
     if not isinstance(value, dict):
         raise BadMarker(
-            f"marker {name!r} holds JSON {type(value).__name__}, not an object; "
+            f"marker {name} holds JSON {type(value).__name__}, not an object; "
             'leave it empty or write a JSON object like {"rows": 123}'
         )
     return value

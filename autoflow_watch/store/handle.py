@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Engine
 
 from autoflow_watch.store.engine import open_engine
@@ -16,10 +18,10 @@ class Store:
     ``store.upgrade`` says what that applied.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, password_file: Path | None = None) -> None:
         self.url = url
         self.engine: Engine
-        self.engine, self.upgrade = open_engine(url)
+        self.engine, self.upgrade = open_engine(url, password_file)
         self.facts = FactStore(self.engine)
         self.runs = RunStore(self.engine)
 

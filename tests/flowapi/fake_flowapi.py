@@ -42,7 +42,19 @@ import pytest
 
 ROUTE = "/api/0/available_dates"
 QUERY_ROUTES = ("/api/0/run", "/api/0/poll/", "/api/0/get/", "/api/0/geography/")
-MODES = ("ok", "unauthorized", "forbidden", "server_error", "malformed", "not_json", "hang", "trickle", "raw")
+MODES = (
+    "ok",
+    "unauthorized",
+    "forbidden",
+    "server_error",
+    "malformed",
+    "not_json",
+    "hang",
+    "trickle",
+    "raw",
+    "endless",
+)
+ENDLESS_MAX_BYTES = 64 * 1024 * 1024  # "endless" stops here, so a broken client cannot wedge the suite
 MAX_HANG_S = 10.0  # a hang is bounded so a broken test can never wedge the suite
 
 
@@ -86,6 +98,7 @@ class FakeFlowApi:
         self.trickle_interval_s = 0.3
         self.raw_status = 200
         self.raw_body: bytes = b""
+        self.endless_sent = 0  # bytes of the "endless" answer written so far
         self.requests: list[SeenRequest] = []
         self.results: Callable[[dict[str, Any]], list[dict[str, Any]]] = default_results
         self.pending_polls = 0  # 202 answers to a poll before the result is ready
@@ -296,6 +309,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"available_dates": fake.dates})
         elif mode == "trickle":
             self._trickle(json.dumps({"available_dates": fake.dates}).encode())
+        elif mode == "endless":
+            self._endless()
         else:
             self._json(200, {"available_dates": fake.dates})
 
@@ -313,6 +328,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         except OSError:
             return  # the client gave up: expected
+
+    def _endless(self) -> None:
+        """A 200 without Content-Length whose JSON body streams on until the client hangs up (or 64 MiB)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        chunk = b'"2026-11-24", ' * 75_000  # ~1 MiB
+        try:
+            self.wfile.write(b'{"available_dates": {"calls": [')
+            self.fake.endless_sent = 0
+            while self.fake.endless_sent < ENDLESS_MAX_BYTES:
+                self.wfile.write(chunk)
+                self.fake.endless_sent += len(chunk)
+        except OSError:
+            return  # the client stopped reading: expected
+        self.close_connection = True
 
     def _json(self, status: int, payload: object) -> None:
         self._send(status, json.dumps(payload).encode())

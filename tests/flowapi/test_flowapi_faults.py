@@ -321,3 +321,16 @@ def test_missing_token_is_a_token_error_and_sends_nothing(fake_flowapi: FakeFlow
 
     assert outcome.kind == "token" and "NO_SUCH_VARIABLE_FOR_TEST" in outcome.message
     assert fake_flowapi.seen() == []  # no request without a token
+
+
+def test_an_endless_answer_without_content_length_is_cut_at_16_mib_and_the_source_recovers(
+    fake_flowapi: FakeFlowApi, make_config: MakeConfig
+) -> None:
+    """Issue 19, item 9: the size is counted as the body is read, never taken from Content-Length."""
+    source = FlowApiSource(make_config(timeout="60s"), lambda facts: None)
+    fake_flowapi.set_mode("endless")
+    endless = source.poll_once()
+    assert endless.kind == "bad_response" and f"over the {16 * 1024 * 1024} byte limit" in endless.message
+    assert fake_flowapi.endless_sent < 32 * 1024 * 1024, "the client stopped reading soon after the limit"
+    fake_flowapi.set_mode("ok")
+    assert source.poll_once().ok

@@ -142,3 +142,38 @@ def test_flowdb_sql_prints_the_shipped_file_and_installing_it_twice_is_fine(flow
     with flowdb.connect() as conn:
         count = conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'autoflow_watch_notify'").fetchone()
     assert count == (1,)
+
+
+def test_a_notify_flood_is_coalesced_into_a_bounded_poll_rate_and_a_new_day_still_arrives(
+    flowdb: FlowDb, make_config: MakeConfig, store: Store, events: list
+):
+    """Issue 19, item 9: anyone may NOTIFY the channel; a flood costs at most about one poll a second."""
+    flowdb.install_trigger()
+    source = FlowDbSource(make_config(poll_interval="10m"), store.facts.record_many)
+    flooding = threading.Event()
+    sent = [0]
+
+    def flood() -> None:
+        with flowdb.connect() as conn:
+            while not flooding.is_set():
+                conn.execute("NOTIFY autoflow_watch_flowdb, 'flood'")  # one commit each, as fast as it goes
+                sent[0] += 1
+
+    with running(source):
+        wait_for(lambda: mode_lines(events), 30, what="the first poll")
+        before = len(named(events, "flowdb.poll.ok"))
+        flooder = threading.Thread(target=flood, daemon=True)
+        started = time.monotonic()
+        flooder.start()
+        try:
+            wait_for(lambda: sent[0] >= 2000, 60, what="a flood of notifications")
+            flowdb.insert("calls", D(2026, 11, 24))  # a real day in the middle of the flood
+            wait_for(lambda: store.facts.count() == 1, 30, what="the real day, during the flood")
+            wait_for(lambda: time.monotonic() - started >= 3, 30, what="three seconds of flood")
+        finally:
+            flooding.set()
+            flooder.join(timeout=30)
+        elapsed = time.monotonic() - started
+        polls = len(named(events, "flowdb.poll.ok")) - before
+    assert sent[0] > 20 * elapsed, "it was a flood (more than 20 notifications a second)"
+    assert polls <= elapsed / 1.0 + 2, f"{polls} polls in {elapsed:.1f} s of flood"

@@ -66,17 +66,17 @@ def test_an_error_in_the_worker_is_logged_and_the_watch_goes_on(
     real = InboxSource._examine
     calls = []
 
-    def raises_once(self: InboxSource, path: Any, complete: bool) -> Any:
+    def raises_once(self: InboxSource, dirs: Any, path: Any, complete: bool) -> Any:
         calls.append(path)
         if len(calls) == 1:
             raise RuntimeError("worker bug")
-        return real(self, path, complete)
+        return real(self, dirs, path, complete)
 
     source = start_inbox(rescan_interval=3600)
     monkeypatch.setattr(InboxSource, "_examine", raises_once)
     (source.inbox / "calls_2026-11-23.ready").touch()
-    wait_fact(store, "calls", "2026-11-23")  # its hint was lost with the error; the rescan after it finds it
-    error = logs.named("inbox.worker.error")
+    wait_fact(store, "calls", "2026-11-23")  # left in place by the error, looked at again after a pause
+    error = logs.named("inbox.marker.examine_failed")
     assert error and error[0]["log_level"] == "error" and error[0]["exc_info"], "logged with its traceback"
     (source.inbox / "calls_2026-11-24.ready").touch()
     wait_fact(store, "calls", "2026-11-24")

@@ -19,7 +19,7 @@ from shared_postgres import empty_postgres
 
 from autoflow_watch.config.model import InboxConfig
 from autoflow_watch.sources.inbox import InboxSource
-from autoflow_watch.sources.quarantine import MovedElsewhere, move_to
+from autoflow_watch.sources.quarantine import InboxFolders, MovedElsewhere, move_to
 from autoflow_watch.store import Store
 
 pytestmark = pytest.mark.postgres
@@ -93,7 +93,7 @@ def test_the_second_mover_of_a_marker_finds_it_moved_and_moves_nothing(tmp_path)
     marker = inbox / "calls_2026-11-24.ready"
     marker.touch()
     os.link(marker, processed / "calls_2026-11-24.ready.1")  # the other daemon linked it, not yet unlinked
-    with pytest.raises(MovedElsewhere):
-        move_to(marker, processed)
+    with InboxFolders(inbox) as dirs, pytest.raises(MovedElsewhere):
+        move_to(dirs.fd, marker.name, dirs.folder("processed"))
     assert sorted(os.listdir(processed)) == ["calls_2026-11-24.ready", "calls_2026-11-24.ready.1"]
     assert not marker.exists(), "the other daemon's move is finished, not repeated"

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -127,3 +128,19 @@ def start_http(status: int = 200, delay_s: float = 0.0) -> HttpReceiver:
 def attachments(message: EmailMessage) -> Iterator[tuple[str, bytes]]:
     for part in message.iter_attachments():
         yield str(part.get_filename()), bytes(part.get_payload(decode=True) or b"")
+
+
+def run_once_notifying(config: Path, receivers: list[HttpReceiver], urls: list[str], on: str = '["dead"]') -> Any:
+    """Add ``[notify]`` with ``urls`` to ``config``, drop a marker, ``run --once``, then stop the receivers."""
+    from daemon_process import cli
+    from faulty_project import drop_marker
+
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n[notify]\nurls = {json.dumps(urls)}\non = {on}\n")
+    drop_marker(config)
+    try:
+        return cli(config, "run", "--once")
+    finally:
+        for receiver in receivers:
+            assert receiver.server is not None
+            receiver.server.shutdown()

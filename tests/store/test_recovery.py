@@ -76,3 +76,22 @@ def test_staging_left_by_a_dead_writer_is_removed_and_a_live_writers_is_kept(tmp
     assert clean_staging(outbox) == 1
 
     assert not dead.exists() and live.exists()
+
+
+def test_a_peer_host_whose_name_extends_ours_keeps_its_staging(tmp_path, monkeypatch):
+    """Issue 19, item 11: host ``<host>.x`` is not ``<host>``; its live writer's staging is not ours to remove."""
+    from autoflow_watch.publish import staging
+
+    outbox = tmp_path / "outbox"
+    ours = staging._host()
+    monkeypatch.setattr(staging, "_host", lambda: f"{ours}.x")  # the peer names its entries
+    peers = outbox / STAGING / staging_name().replace(f"p{os.getpid()}_", "p999999999_", 1)
+    monkeypatch.setattr(staging, "_host", lambda: ours)
+    dead = outbox / STAGING / staging_name().replace(f"p{os.getpid()}_", "p999999999_", 1)
+    for folder in (peers, dead):
+        folder.mkdir(parents=True)
+        (folder / "report.html").write_text("half a report")
+
+    assert clean_staging(outbox) == 1
+
+    assert peers.exists() and not dead.exists()
