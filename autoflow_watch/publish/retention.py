@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from autoflow_watch.publish.latest import complete_dates
+from autoflow_watch.publish.staged import remove_report
 from autoflow_watch.publish.staging import FAILED, MANIFEST, discard, is_date_name
 
 
@@ -98,7 +99,7 @@ def apply_retention(outbox: Path, keep_days: int, today: dt.date) -> list[Path]:
     removed: list[Path] = []
     for workflow in _workflow_folders(outbox):
         for folder in _old_reports(outbox, workflow, cutoff):
-            if discard(outbox, folder):
+            if remove_report(outbox, folder):  # a report link goes with its version folder
                 removed.append(folder)
     for attempt in _old_failures(outbox, cutoff):
         if discard(outbox, attempt):
