@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import hashlib
-import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
 from outbox_helpers import manifest, report_files
+from report_reader import ReportReader
 
 from autoflow_watch.publish import staged as staged_module
 from autoflow_watch.publish import swap
@@ -27,57 +25,6 @@ from autoflow_watch.publish.staged import SwapResult, stage_report, staged_repor
 
 DAY = "2026-11-24"
 REPUBLISHES = 150
-
-
-class Reader(threading.Thread):
-    """Reads the report folder in a loop and counts what it must never see."""
-
-    def __init__(self, folder: Path) -> None:
-        super().__init__(daemon=True)
-        self.folder = folder
-        self.stop = threading.Event()
-        self.missing: list[str] = []
-        self.mixed: list[str] = []
-        self.reads = 0
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.read_once()
-
-    def read_once(self) -> None:
-        try:
-            fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
-            self.missing.append("folder")
-            return
-        try:
-            document = json.loads(_read_at(fd, "manifest.json"))
-        except FileNotFoundError:
-            os.close(fd)
-            self.missing.append("manifest")
-            return
-        try:
-            for output in document["outputs"]:
-                if hashlib.sha256(_read_at(fd, output["path"])).hexdigest() != output["sha256"]:
-                    self.mixed.append(f"{document['run_id']}: {output['path']}")
-        except FileNotFoundError:
-            # the old version's files were removed after the swap: allowed only if the folder moved on
-            if (read_manifest(self.folder.parent.parent, self.folder.parent.name, DAY) or {}).get("run_id") == document[
-                "run_id"
-            ]:
-                self.mixed.append(f"{document['run_id']}: a listed file is gone")
-        finally:
-            os.close(fd)
-            self.reads += 1
-
-
-def _read_at(dir_fd: int, name: str) -> bytes:
-    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
-    try:
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
-    finally:
-        os.close(fd)
 
 
 @pytest.fixture(params=["exchange", "link"])
@@ -99,14 +46,14 @@ def test_a_reader_never_sees_a_report_folder_missing_or_mixed_during_republishes
     publish_report(outbox, "daily", DAY, versions[0], manifest("daily", DAY, "run-0"))
     folder = outbox / "daily" / DAY
     assert folder.is_symlink() is (mode == "link")
-    reader = Reader(folder)
+    reader = ReportReader(outbox, [folder])
+    reader.seen.add(folder)
     reader.start()
     try:
         for i in range(1, REPUBLISHES + 1):
             publish_report(outbox, "daily", DAY, versions[i % 2], manifest("daily", DAY, f"run-{i}"))
     finally:
-        reader.stop.set()
-        reader.join(timeout=60)
+        reader.stop()
     assert reader.reads > REPUBLISHES, "the reader read throughout"
     assert reader.missing == [], f"the folder was missing {len(reader.missing)} times"
     assert reader.mixed == [], f"a mix was seen: {reader.mixed[:3]}"
