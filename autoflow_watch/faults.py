@@ -1,8 +1,10 @@
-"""Named points where a test may kill the daemon for real (kill -9 of itself), to prove recovery.
+"""Named points where a test may stop or kill the daemon for real, to prove recovery and fencing.
 
-``AUTOFLOW_WATCH_FAULT=<point>`` in the daemon's environment makes it ``SIGKILL`` itself when it
+``AUTOFLOW_WATCH_FAULT=<point>[:<signal>]`` in the daemon's environment makes it send itself the
+signal (default ``SIGKILL``, as a power cut; ``SIGSTOP`` pauses it as a frozen VM would) when it
 reaches that point; without the variable a point costs one dictionary lookup. Points:
-``after-record`` (a report's success is recorded in the store, its folder not yet swapped in).
+``before-record`` (a finished report is staged, the store not yet asked) and ``after-record``
+(its success is recorded in the store, its folder not yet swapped in).
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ VARIABLE = "AUTOFLOW_WATCH_FAULT"
 
 
 def point(name: str) -> None:
-    """Die here, as a power cut would, when the environment names this point."""
-    if os.environ.get(VARIABLE) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Stop or die here when the environment names this point."""
+    wanted = os.environ.get(VARIABLE)
+    if not wanted:
+        return
+    where, _, how = wanted.partition(":")
+    if where == name:
+        os.kill(os.getpid(), signal.Signals[how or "SIGKILL"])

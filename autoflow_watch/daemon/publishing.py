@@ -38,6 +38,7 @@ from autoflow_watch.store.fence import Fence, Permit, publish_permit, record_suc
 from autoflow_watch.store.records import AttemptOutcome, AttemptResult, RunState
 
 log = get_logger("autoflow_watch.publishing")
+_TOLD_STAGED: set[str] = set()  # run ids whose report was said to wait for the store (this process)
 
 
 class Published(str, enum.Enum):
@@ -59,12 +60,15 @@ def publish_success(
     fresh = False
     if manifest_run_id(outbox / job.workflow / job.reference_date) != job.run_id:  # not in place already
         _, fresh = stage_report(outbox, job.workflow, job.reference_date, files, manifest)
+    faults.point("before-record")
     try:
         verdict, state = record_success(store.engine, claim, owner, backoff)
     except Exception:
-        if fresh:
+        if fresh and job.run_id not in _TOLD_STAGED:  # once, also when a peer discarded it meanwhile
+            _TOLD_STAGED.add(job.run_id)
             run_log.warning("run.report_staged", what="the store is away: the report waits until it confirms the claim")
         raise
+    _TOLD_STAGED.discard(job.run_id)
     if verdict is Fence.LOST:
         discard_staged(outbox, job.workflow, job.reference_date, job.run_id)
         run_log.error("run.lost", what="the run was taken over or its lease lapsed: its report is discarded")
