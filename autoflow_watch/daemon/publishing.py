@@ -1,8 +1,8 @@
 """Publishing a finished report exactly once, fenced by the run's claim in the store.
 
 1. The report folder is staged whole under ``outbox/.pending/<run_id>/``.
-2. One store transaction checks the claim (run id, lease owner, lease current) and records the
-   success (:func:`autoflow_watch.store.fence.record_success`).
+2. One store transaction checks the claim (the run still names this attempt and this daemon)
+   and records the success (:func:`autoflow_watch.store.fence.record_success`).
 3. Under the run's row lock the staged folder is swapped in by one atomic operation.
 
 A store that is away at step 2 leaves the report staged: the main loop concludes the attempt
@@ -35,7 +35,7 @@ from autoflow_watch.publish.staged import (
 )
 from autoflow_watch.store import Store
 from autoflow_watch.store.fence import Fence, Permit, publish_permit, record_success
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, RunState
+from autoflow_watch.store.records import RunState
 
 log = get_logger("autoflow_watch.publishing")
 _TOLD_STAGED: set[str] = set()  # run ids whose report was said to wait for the store (this process)
@@ -71,8 +71,7 @@ def publish_success(
     _TOLD_STAGED.discard(job.run_id)
     if verdict is Fence.LOST:
         discard_staged(outbox, job.workflow, job.reference_date, job.run_id)
-        run_log.error("run.lost", what="the run was taken over or its lease lapsed: its report is discarded")
-        _expire_if_still_ours(store, execution, backoff)
+        run_log.error("run.lost", what="another daemon took the run over (its lease lapsed): its report is discarded")
         return Published.LOST, None
     faults.point("after-record")
     try:
@@ -83,12 +82,6 @@ def publish_success(
         run_log.info("run.published", folder=str(outbox / job.workflow / job.reference_date), files=len(files))
         return Published.PUBLISHED, state
     return Published.RECORDED, state
-
-
-def _expire_if_still_ours(store: Store, execution: Execution, backoff: timedelta) -> None:
-    """A lease that lapsed while nobody took the run: the attempt counts and the run is pending again."""
-    result = AttemptResult(AttemptOutcome.EXPIRED, "LeaseLost", "the lease lapsed before the report was recorded")
-    store.runs.finish_if_current(execution.claim, result, backoff)
 
 
 def finish_one(store: Store, outbox: Path, run_id: str, workflow: str | None, day: str | None) -> SwapResult | None:

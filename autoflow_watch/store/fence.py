@@ -3,9 +3,9 @@
 Two transactions, each holding the run's row lock:
 
 1. :func:`record_success` checks that the attempt still holds the run (``run_id``, lease owner,
-   state ``running``, lease not expired) and records the success, in one transaction. A daemon
-   whose run was taken over, or whose lease lapsed while it was cut off or paused, gets
-   :attr:`Fence.LOST` and publishes nothing.
+   state ``running``) and records the success, in one transaction under the row's lock. A daemon
+   whose run was taken over (its lease lapsed while it was cut off or paused, and a peer expired
+   or claimed the run) gets :attr:`Fence.LOST` and publishes nothing.
 2. :func:`publish_permit` is held while the staged report is swapped in. It is taken with
    ``SKIP LOCKED``, so of the daemon that recorded the success and any peer finishing a swap
    that a crash interrupted, exactly one swaps at a time, and the swap is skipped once a newer
@@ -64,12 +64,13 @@ def record_success(
         attempt = conn.execute(select(A.c.outcome).where(A.c.run_id == claim.run_id)).scalar()
         if attempt == AttemptOutcome.SUCCEEDED.value:
             return Fence.ALREADY, RunState(row.state) if row is not None else None
+        # current: the row still names this attempt and this daemon. A lease that lapsed while nobody
+        # acted on it is still ours (others take a run over only by moving this row, which we hold locked)
         current = (
             row is not None
             and row.run_id == claim.run_id
             and row.state == RunState.RUNNING.value
             and row.lease_owner == owner
-            and (row.lease_expires_at or 0) > now
         )
         if not current:
             return Fence.LOST, None
