@@ -123,7 +123,8 @@ class Daemon:
             all_running=self.lock is not None,
             on_finished=self.reporting.attempt_ended,
         )
-        finish_staged(self.ctx.store, paths.outbox)  # swaps a crash interrupted after the success was recorded
+        grace = 0.0 if self.lock is not None else self.config.app.execution.lease_timeout.total_seconds()
+        finish_staged(self.ctx.store, paths.outbox, grace)  # swaps a crash cut short after recording the success
         self.sources.start(once=self.once)
         # the main loop may be stuck for at most one watchdog period (WatchdogSec) before pings stop
         interval = self.notifier.watchdog_interval
@@ -303,7 +304,7 @@ class Daemon:
             on_finished=self.reporting.attempt_ended,
         ):
             refresh_index(self.config, self.ctx.store)
-        if finish_staged(self.ctx.store, self.config.app.paths.outbox):
+        if finish_staged(self.ctx.store, self.config.app.paths.outbox, execution.lease_timeout.total_seconds()):
             refresh_index(self.config, self.ctx.store)
 
     def _retention(self) -> None:

@@ -84,10 +84,12 @@ def publish_success(
     return Published.RECORDED, state
 
 
-def finish_one(store: Store, outbox: Path, run_id: str, workflow: str | None, day: str | None) -> SwapResult | None:
+def finish_one(
+    store: Store, outbox: Path, run_id: str, workflow: str | None, day: str | None, grace_s: float = 0.0
+) -> SwapResult | None:
     """Swap in (or discard) what is staged for ``run_id``, as the store says; None when left for later."""
     try:
-        with publish_permit(store.engine, run_id) as (permit, row_workflow, row_day):
+        with publish_permit(store.engine, run_id, grace_s) as (permit, row_workflow, row_day):
             workflow, day = row_workflow or workflow, row_day or day
             if permit is Permit.SWAP and workflow is not None and day is not None:
                 return swap_in(outbox, workflow, day, run_id)
@@ -99,11 +101,15 @@ def finish_one(store: Store, outbox: Path, run_id: str, workflow: str | None, da
         return None
 
 
-def finish_staged(store: Store, outbox: Path) -> list[StagedReport]:
-    """Finish every swap a crash interrupted and discard what lost attempts staged; return those published."""
+def finish_staged(store: Store, outbox: Path, grace_s: float) -> list[StagedReport]:
+    """Finish every swap a crash interrupted and discard what lost attempts staged; return those published.
+
+    ``grace_s``: how long after its success was recorded a report is left to the daemon that
+    recorded it (the lease timeout; 0 when this daemon holds the instance lock: nobody else is).
+    """
     published = []
     for staged in staged_reports(outbox):
-        result = finish_one(store, outbox, staged.run_id, staged.workflow, staged.reference_date)
+        result = finish_one(store, outbox, staged.run_id, staged.workflow, staged.reference_date, grace_s)
         if result is SwapResult.SWAPPED:
             log.warning(
                 "run.published_by_recovery",

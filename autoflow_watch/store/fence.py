@@ -44,7 +44,7 @@ class Permit(str, enum.Enum):
 
     SWAP = "swap"  # the attempt's success is recorded and it is still the run's newest: swap it in
     BUSY = "busy"  # another daemon holds the row (it is swapping, or recording): look again later
-    WAIT = "wait"  # the attempt is still running (its daemon waits for the store): leave it
+    WAIT = "wait"  # still running (its daemon waits for the store), or its daemon is swapping it now: leave it
     DISCARD = "discard"  # the attempt did not succeed, or a newer attempt exists: the staged report goes
 
 
@@ -82,11 +82,18 @@ def record_success(
 
 
 @contextmanager
-def publish_permit(engine: Engine, run_id: str) -> Iterator[tuple[Permit, str | None, str | None]]:
-    """Hold the run's row while a staged report is swapped in; yield the verdict, workflow and date."""
+def publish_permit(
+    engine: Engine, run_id: str, grace_s: float = 0.0
+) -> Iterator[tuple[Permit, str | None, str | None]]:
+    """Hold the run's row while a staged report is swapped in; yield the verdict, workflow and date.
+
+    ``grace_s``: a success recorded less than this ago is left to the daemon that recorded it
+    (:attr:`Permit.WAIT`), which swaps it in at once unless it died; recovery on peers uses it.
+    """
     with engine.begin() as conn:
         _lock_timeout(conn)
-        attempt = conn.execute(select(A.c.run_pk, A.c.outcome).where(A.c.run_id == run_id)).first()
+        query = select(A.c.run_pk, A.c.outcome, A.c.finished_at).where(A.c.run_id == run_id)
+        attempt = conn.execute(query).first()
         if attempt is None:
             yield Permit.DISCARD, None, None
             return
@@ -101,7 +108,8 @@ def publish_permit(engine: Engine, run_id: str) -> Iterator[tuple[Permit, str | 
         if attempt.outcome == AttemptOutcome.RUNNING.value:
             permit = Permit.WAIT
         elif attempt.outcome == AttemptOutcome.SUCCEEDED.value and row.run_id == run_id:
-            permit = Permit.SWAP
+            recent = (attempt.finished_at or 0) + grace_s > time.time()
+            permit = Permit.WAIT if recent else Permit.SWAP
         else:
             permit = Permit.DISCARD
         yield permit, row.workflow, row.reference_date

@@ -77,13 +77,13 @@ def test_recovery_swaps_in_a_recorded_report_and_discards_a_lost_ones(store, tmp
     running = store.runs.claim_next("daemon-c", {"wf": 3}, TTL)
     _stage(outbox, tmp_path, running.run_id)  # daemon c waits for the store: its report must wait too
 
-    [published] = finish_staged(store, outbox)
+    [published] = finish_staged(store, outbox, 0.0)
 
     assert published.run_id == recorded.run_id
     assert read_manifest(outbox, "wf", D.isoformat())["run_id"] == recorded.run_id
     assert [s.run_id for s in staged_reports(outbox)] == [running.run_id], "a running attempt's report waits"
     store.runs.finish_if_current(running, AttemptResult(AttemptOutcome.EXPIRED, "LeaseExpired", "x"), NO_BACKOFF)
-    assert finish_staged(store, outbox) == []
+    assert finish_staged(store, outbox, 0.0) == []
     assert staged_reports(outbox) == [], "an expired attempt's staged report is discarded"
     assert read_manifest(outbox, "wf", (D + timedelta(days=1)).isoformat()) is None, "and never published"
 
