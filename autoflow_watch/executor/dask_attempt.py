@@ -229,7 +229,7 @@ def _outcome(future: Any, notebook: NotebookJob) -> NotebookReturn:
     if future.status == "finished":
         try:
             returned = from_wire(future.result())
-        except BadReturn as bad:
+        except (BadReturn, TypeError) as bad:  # TypeError: not msgpack (Dask refuses other serializers here)
             raise WorkerLost(f"the task of notebook {notebook.name!r} returned no notebook result: {bad}") from None
         lost = returned.pop("lost")
         if lost is not None:  # the scheduler ran it again after a worker died: not a second time

@@ -85,14 +85,28 @@ class _PickleModule:
         return getattr(pickle, name)
 
 
+def clean_exception(exception: Any = None, traceback: Any = None, **_: Any) -> tuple[Any, Any, None]:
+    """Dask's ``clean_exception`` for the daemon: the exception as plain data, the cluster's traceback dropped."""
+    if isinstance(exception, (bytes, bytearray)):
+        exception = plain_loads(exception)
+    elif isinstance(exception, str):
+        exception = Exception(exception)
+    if exception is not None and not isinstance(exception, BaseException):
+        exception = RefusedPickle(type(exception).__name__)
+    return type(exception), exception, None
+
+
 def refuse_pickles_from_the_cluster() -> None:
     """Make Dask's protocol in this process unpickle plain values only (idempotent)."""
     import distributed.client
+    import distributed.core
     import distributed.protocol.pickle as dask_pickle
 
     dask_pickle.loads = plain_loads  # used by the protocol (core, serialize) and distributed.core
     distributed.client.loads = plain_loads  # imported by name there
     distributed.client.pickle = _PickleModule()  # type: ignore[assignment]  # workers' warnings
+    distributed.core.clean_exception = clean_exception  # task errors: no traceback object from outside
+    distributed.client.clean_exception = clean_exception
 
 
 def to_wire(

@@ -83,8 +83,10 @@ class DaskCluster:
             return False
 
     # -- workers ---------------------------------------------------------------------------------------------
-    def start_worker(self, user: ThrowawayUser | None = None, name: str | None = None) -> subprocess.Popen[bytes]:
-        """A ``dask worker`` (with its nanny) of one thread; ``user``: run it as that user."""
+    def start_worker(
+        self, user: ThrowawayUser | None = None, name: str | None = None, preload: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A ``dask worker`` (with its nanny) of one thread; ``user``: run it as that user; ``preload``: its script."""
         name = name or f"w{len(self.workers)}"
         local = Path(tempfile.mkdtemp(prefix=f"afw-dask-{name}-"))
         env = dict(os.environ)
@@ -118,6 +120,7 @@ class DaskCluster:
             str(local),
             "--name",
             name,
+            *(["--preload", str(preload)] if preload is not None else []),
         ]
         log = self._log(name)
         process = subprocess.Popen(
