@@ -10,7 +10,7 @@ import pytest
 from chaos import run_soak
 from private_postgres import postgres_bin
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.soak]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.soak, pytest.mark.timeout(3600)]
 
 
 def test_three_daemons_publish_every_report_exactly_once_through_kills_pauses_and_restarts(tmp_path: Path) -> None:
