@@ -9,6 +9,11 @@ from pathlib import Path
 from autoflow_watch.config.errors import problem
 from autoflow_watch.config.model import AppConfig, ExecutionConfig
 
+INSECURE = (
+    "tcp:// is neither encrypted nor authenticated: whoever reaches the scheduler runs code on its workers "
+    "and reads their tasks (FlowAPI tokens included); use tls:// with dask_tls, or set dask_insecure = true "
+    "in [execution] if only trusted hosts can reach it"
+)
 _ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+(:\d{1,5})?/?$")
 
 
@@ -16,7 +21,12 @@ def dask_problems(source: Path, execution: ExecutionConfig) -> list[str]:
     """What is wrong with the Dask keys, one line each (nothing when the backend is local and they are unset)."""
     address = execution.dask_scheduler
     if execution.backend != "dask":
-        unused = [key for key, value in (("dask_scheduler", address), ("dask_tls", execution.dask_tls)) if value]
+        keys = (
+            ("dask_scheduler", address),
+            ("dask_tls", execution.dask_tls),
+            ("dask_insecure", execution.dask_insecure),
+        )
+        unused = [key for key, value in keys if value]
         return [problem(source, f"execution.{key}", 'only used with backend = "dask"') for key in unused]
     if not address:
         return [
@@ -35,6 +45,8 @@ def dask_problems(source: Path, execution: ExecutionConfig) -> list[str]:
         return [problem(source, "execution.dask_tls", "a tls:// scheduler needs dask_tls = { ca_file, cert, key }")]
     if address.startswith("tcp://") and tls is not None:
         return [problem(source, "execution.dask_scheduler", "dask_tls is set: use the scheduler's tls:// address")]
+    if address.startswith("tcp://") and not execution.dask_insecure:
+        return [problem(source, "execution.dask_scheduler", INSECURE)]
     if tls is None:
         return []
     return [

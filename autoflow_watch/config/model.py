@@ -72,6 +72,7 @@ class ExecutionConfig(_Strict):
     backend: Literal["local", "dask"] = "local"
     dask_scheduler: str | None = None
     dask_tls: DaskTlsConfig | None = None
+    dask_insecure: bool = Field(False, strict=True)  # allow a plain tcp:// scheduler (no encryption, no authentication)
     max_parallel_runs: int = Field(2, ge=1, le=256, strict=True)
     kernel: str = "python3"
     cell_timeout: Duration = timedelta(minutes=10)

@@ -1,7 +1,8 @@
-"""What happens when an attempt ends: publish, then record; or file the failure for debugging.
+"""What happens when an attempt ends: a fenced publish of its report, or the failure filed for debugging.
 
-Publishing comes before recording success, and the manifest carries the run_id, so a
-crash between the two is resolved by recovery without running or publishing twice.
+A success is recorded only while the attempt's claim is current, and its report swapped in
+only after that (:mod:`autoflow_watch.daemon.publishing`): a daemon that lost its run
+publishes nothing.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from autoflow_watch import __version__
 from autoflow_watch.daemon.portal_hooks import failure_page_file, record_scraps
+from autoflow_watch.daemon.publishing import Published, publish_success
 from autoflow_watch.executor.base import Execution
 from autoflow_watch.executor.job import RunJob, kernel_log_tail
 from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger, redact
-from autoflow_watch.publish.outbox import publish_failure, publish_report, read_manifest
+from autoflow_watch.publish.outbox import publish_failure
 from autoflow_watch.store import Store
 from autoflow_watch.store.records import AttemptOutcome, AttemptResult, RunState, iso
 
@@ -44,36 +48,36 @@ def build_manifest(execution: Execution) -> dict[str, Any]:
     }
 
 
-def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: timedelta) -> RunState:
-    """Publish what the attempt produced and move the run to its next state."""
+def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: timedelta, owner: str) -> RunState | None:
+    """Publish what the attempt produced and move the run to its next state; None when the run was lost.
+
+    A store error propagates with the report left staged: the caller concludes again later.
+    """
     job = execution.job
     log = get_logger("autoflow_watch.run", workflow=job.workflow, reference_date=job.reference_date, run_id=job.run_id)
     attempt = execution.attempt
     if attempt.outcome is AttemptOutcome.SUCCEEDED:
         try:
-            assert execution.result is not None
-            if _published_already(outbox, job):
-                log.info("run.published_already")
-            else:
-                files = [Path(p) for p in execution.result.report_files]
-                folder = publish_report(outbox, job.workflow, job.reference_date, files, build_manifest(execution))
-                log.info("run.published", folder=str(folder), files=len(files))
-            record_scraps(store, execution, log)
+            published, state = publish_success(
+                store, outbox, execution, owner, build_manifest(execution), retry_backoff
+            )
+        except SQLAlchemyError:
+            raise
         except Exception as error:
             attempt = AttemptResult(AttemptOutcome.FAILED, "PublishError", f"publishing to the outbox failed: {error}")
             log.error("run.publish_failed", error=str(error))
+        else:
+            if published is Published.LOST or state is None:
+                return None
+            record_scraps(store, execution, log)
+            log.info("run.finished", state=state.value, attempt=job.attempt, outcome=attempt.outcome, error=None)
+            return state
     if attempt.outcome is AttemptOutcome.FAILED:
         _file_failure(outbox, execution, attempt, log)
     state = store.runs.finish(execution.claim, attempt, retry_backoff)
     level = log.info if state is RunState.SUCCEEDED else log.warning
     level("run.finished", state=state.value, attempt=job.attempt, outcome=attempt.outcome, error=attempt.error)
     return state
-
-
-def _published_already(outbox: Path, job: RunJob) -> bool:
-    """Whether this very attempt's report is in place (concluding again after the store failed)."""
-    manifest = read_manifest(outbox, job.workflow, job.reference_date)
-    return manifest is not None and manifest.get("run_id") == job.run_id
 
 
 def _file_failure(outbox: Path, execution: Execution, attempt: AttemptResult, log: Any) -> None:

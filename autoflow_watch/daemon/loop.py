@@ -33,6 +33,7 @@ from autoflow_watch.daemon.notify import Notifier
 from autoflow_watch.daemon.outage import StoreOutage
 from autoflow_watch.daemon.outbox_index import refresh_index, retain
 from autoflow_watch.daemon.planning import plan_and_apply
+from autoflow_watch.daemon.publishing import finish_staged
 from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.daemon.reporting import Reporting
 from autoflow_watch.daemon.sources import Sources
@@ -127,6 +128,8 @@ class Daemon:
             all_running=self.lock is not None,
             on_finished=self.reporting.attempt_ended,
         )
+        grace = 0.0 if self.lock is not None else self.config.app.execution.lease_timeout.total_seconds()
+        finish_staged(self.ctx.store, paths.outbox, grace)  # swaps a crash cut short after recording the success
         self.sources.start(once=self.once)
         # the main loop may be stuck for at most one watchdog period (WatchdogSec) before pings stop
         interval = self.notifier.watchdog_interval
@@ -194,7 +197,7 @@ class Daemon:
         if self._reload.is_set():
             self._reload.clear()
             self._reload_config()
-        self._conclude_finished()  # first: a finished report is published even while the store is away
+        self._conclude_finished()  # first: a finished report is staged even while the store is away
         now = time.monotonic()
         if self.ctx.plan_requested.is_set() or now >= due.plan:
             self.ctx.plan_requested.clear()
@@ -271,10 +274,13 @@ class Daemon:
             workflow = self.config.workflows.get(execution.job.workflow)
             backoff = workflow.retry_backoff if workflow else self.config.app.execution.retry_backoff
             try:
-                state = conclude(self.ctx.store, self.config.app.paths.outbox, execution, backoff)
+                state = conclude(self.ctx.store, self.config.app.paths.outbox, execution, backoff, self.ctx.owner)
             except SQLAlchemyError:
-                self._done.put(execution)  # concluded again once the store answers
+                self._done.put(execution)  # concluded again once the store answers; its report waits staged
                 raise
+            if state is None:  # the run was taken over meanwhile: its report was discarded, nothing to count
+                changed.add(execution.job.workflow)
+                continue
             self.reporting.attempt_ended(execution.claim, state)
             self._finished_this_session += 1
             if (
@@ -295,7 +301,7 @@ class Daemon:
         with self._done.mutex:  # run supervisors put into the queue meanwhile
             awaiting = [e.job.run_id for e in self._done.queue]  # finished, not yet recorded
         lost = self.ctx.store.runs.renew(self.ctx.owner, [*active, *awaiting], execution.lease_timeout)
-        for run_id in lost:
+        for run_id in lost - set(awaiting):  # a finished one says so once, when its report is discarded
             log.error("run.lease_lost", run_id=run_id)
             self.executor.stop(run_id, StopReason.LEASE_LOST)
         own = {*self.executor.active_run_ids(), *awaiting}
@@ -307,6 +313,8 @@ class Daemon:
             own_runs=own,
             on_finished=self.reporting.attempt_ended,
         ):
+            refresh_index(self.config, self.ctx.store)
+        if finish_staged(self.ctx.store, self.config.app.paths.outbox, execution.lease_timeout.total_seconds()):
             refresh_index(self.config, self.ctx.store)
 
     def _kernel_hint(self) -> Hint:

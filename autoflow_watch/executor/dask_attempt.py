@@ -30,6 +30,7 @@ from autoflow_watch.executor.dask_task import (
     WorkerLost,
     forget_first_execution,
 )
+from autoflow_watch.executor.dask_wire import BadReturn, RefusedPickle, from_wire
 from autoflow_watch.executor.events import Message, RunEvent, StepChanged, StopReason
 from autoflow_watch.executor.job import NotebookJob, NotebookOutcome, RunJob, WorkerResult, kernel_log_path
 from autoflow_watch.executor.params import notebook_parameters
@@ -226,14 +227,18 @@ def _outcome(future: Any, notebook: NotebookJob) -> NotebookReturn:
     from distributed import KilledWorker
 
     if future.status == "finished":
-        returned: NotebookReturn = future.result()
-        return returned
+        try:
+            returned = from_wire(future.result())
+        except (BadReturn, TypeError) as bad:  # TypeError: not msgpack (Dask refuses other serializers here)
+            raise WorkerLost(f"the task of notebook {notebook.name!r} returned no notebook result: {bad}") from None
+        lost = returned.pop("lost")
+        if lost is not None:  # the scheduler ran it again after a worker died: not a second time
+            raise WorkerLost(lost)
+        return NotebookReturn(**returned)
     if future.status == "error":
         error = future.exception()
-        if isinstance(error, WorkerLost):
-            raise error
-        if isinstance(error, KilledWorker):
-            worker = getattr(getattr(error, "last_worker", None), "address", "?")
+        if isinstance(error, KilledWorker) or (isinstance(error, RefusedPickle) and "KilledWorker" in error.what):
+            worker = getattr(getattr(error, "last_worker", None), "address", "a worker")
             raise WorkerLost(f"Dask worker {worker} was lost while it ran notebook {notebook.name!r}") from None
         raise WorkerLost(f"the task of notebook {notebook.name!r} failed on the cluster: {error!r}")
     raise SchedulerLost(f"the connection to the Dask scheduler was lost while notebook {notebook.name!r} ran")

@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any
 
+from autoflow_watch.executor.dask_wire import DESERIALIZERS, SERIALIZERS, refuse_pickles_from_the_cluster
 from autoflow_watch.logs import get_logger
 
 log = get_logger("autoflow_watch.dask")
@@ -34,10 +35,22 @@ def security(tls: Any) -> Any:
 
 
 def connect(address: str, tls: Any, timeout: float = CONNECT_TIMEOUT_S) -> Any:
-    """A connected ``distributed.Client`` (raises OSError/TimeoutError when the scheduler does not answer)."""
+    """A connected ``distributed.Client`` that takes back plain data only (raises when the scheduler does not answer).
+
+    Results are read with msgpack alone and every pickle the cluster sends is refused
+    (:mod:`autoflow_watch.executor.dask_wire`): a worker or scheduler cannot run code in the daemon.
+    """
     from distributed import Client
 
-    return Client(address, security=security(tls), timeout=timeout, set_as_default=False)
+    refuse_pickles_from_the_cluster()
+    return Client(
+        address,
+        security=security(tls),
+        timeout=timeout,
+        set_as_default=False,
+        serializers=SERIALIZERS,
+        deserializers=DESERIALIZERS,
+    )
 
 
 class SchedulerLink:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch import processes
+from autoflow_watch.executor.dask_wire import to_wire
 from autoflow_watch.executor.job import KernelProfile, NotebookJob, RunJob, SandboxSpec, kernel_log_path
 from autoflow_watch.secrets import TOKEN_ENV, register_secret
 
@@ -112,14 +113,17 @@ _running: dict[str, list[int]] = {}
 _running_lock = threading.Lock()
 
 
-def run_notebook(task: NotebookTask) -> NotebookReturn:
-    """The Dask task: execute ``task``'s notebook on this worker and return it."""
+def run_notebook(task: NotebookTask) -> dict[str, Any]:
+    """The Dask task: execute ``task``'s notebook on this worker; return it as plain data (``dask_wire``)."""
     from distributed import get_worker
     from distributed.worker import thread_state
 
     worker = get_worker()
     key = str(thread_state.key)
-    _claim_first_execution(key, worker.address, task.notebook.name)
+    try:
+        _claim_first_execution(key, worker.address, task.notebook.name)
+    except WorkerLost as error:
+        return to_wire(worker.address, None, 0.0, None, b"", lost=error.message)
     root = Path(worker.local_directory) / "autoflow-watch"
     root.mkdir(mode=0o700, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f"{task.notebook.name}-", dir=root))
@@ -182,7 +186,7 @@ def forget_first_execution(client: Any, key: str) -> None:
     Event(MARKER_PREFIX + key, client=client).clear()
 
 
-def _execute_in(folder: Path, outputs: Path, key: str, worker: Any, task: NotebookTask) -> NotebookReturn:
+def _execute_in(folder: Path, outputs: Path, key: str, worker: Any, task: NotebookTask) -> dict[str, Any]:
     from autoflow_watch.executor.notebook_run import NotebookFailure, execute
     from autoflow_watch.executor.run_steps import adopt_log, looks_like_start_failure
     from autoflow_watch.executor.warm_kernels import WarmKernels
@@ -222,7 +226,7 @@ def _execute_in(folder: Path, outputs: Path, key: str, worker: Any, task: Notebo
     if watch.cancelled and failure is not None:
         failure.message = f"cancelled by the daemon; kernel killed ({failure.message})"
     log_path = kernel_log_path(str(outputs), notebook.name)
-    return NotebookReturn(
+    return to_wire(
         worker=worker.address,
         kernel_pid=pids[-1] if pids else None,
         duration_s=round(time.monotonic() - started, 3),

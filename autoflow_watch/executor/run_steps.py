@@ -139,6 +139,7 @@ def render_reports(job: RunJob, result: WorkerResult, emit: Emit) -> WorkerResul
                 context,
                 show_code=notebook.show_code,
                 pdf_engine=notebook.pdf_engine,
+                image_folder=Path(notebook.path).parent,  # the configured notebooks folder, not the notebook's word
             )
         except Exception as error:
             log.warning("report.render_failed", error=str(error))

@@ -1,9 +1,9 @@
 """Publishing reports into the outbox: complete or not at all.
 
-``outbox/<workflow>/<reference_date>/`` holds a run's reports and ``manifest.json``; the
-manifest is renamed into place last, so its presence means "complete" (docs/outbox.md).
-A re-publish (a rerun) first removes the old manifest, so from then on readers see an
-incomplete folder rather than a mix of old and new files taken for a report.
+``outbox/<workflow>/<reference_date>/`` holds a run's reports and ``manifest.json``, its
+presence meaning "complete" (docs/outbox.md). The folder is staged whole and swapped in by one
+atomic operation (:mod:`autoflow_watch.publish.staged`), so a reader sees the old complete
+report or the new one, never neither and never a mix, also when a rerun replaces it.
 Failed attempts go, whole, to ``outbox/_failed/<workflow>/<reference_date>/<run_id>/``, their
 executed notebooks cleaned of absolute paths and secrets like published ones.
 """
@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from autoflow_watch.publish.latest import complete_dates, write_latest
+from autoflow_watch.publish.latest import complete_dates
 from autoflow_watch.publish.retention import apply_retention
+from autoflow_watch.publish.staged import SCHEMA_VERSION, stage_files, stage_report, swap_in
 from autoflow_watch.publish.staging import (
     FAILED,
-    LATEST_HTML,
-    LATEST_JSON,
     MANIFEST,
     STAGING,
     atomic_write_text,
@@ -32,10 +30,8 @@ from autoflow_watch.publish.staging import (
     fsync_dir,
     fsync_file,
     is_date_name,
-    sha256_of,
     staging_dir,
 )
-from autoflow_watch.secrets import redact_text
 
 __all__ = [
     "FAILED",
@@ -51,9 +47,6 @@ __all__ = [
     "report_dates",
 ]
 
-SCHEMA_VERSION = 1
-_RESERVED = {MANIFEST, LATEST_JSON, LATEST_HTML, "error.txt"}
-
 
 def _check_names(files: Sequence[Path], reserved: set[str]) -> None:
     names = [Path(f).name for f in files]
@@ -62,78 +55,17 @@ def _check_names(files: Sequence[Path], reserved: set[str]) -> None:
             raise ValueError(f"cannot publish {name!r}: reserved, hidden or given twice")
 
 
-def _stage(files: Sequence[Path], staging: Path, *, clean_notebooks: bool = False) -> list[dict[str, Any]]:
-    """Copy ``files`` into ``staging`` durably; describe each as the manifest's ``outputs`` do.
-
-    ``clean_notebooks``: an executed notebook is copied without absolute paths and secrets
-    (what :func:`autoflow_watch.render.ipynb.clean_notebook` does for published notebooks);
-    a failed attempt's notebook comes straight from the run folder, as papermill wrote it.
-    """
-    outputs = []
-    for source in files:
-        staged = staging / Path(source).name
-        if clean_notebooks and staged.suffix == ".ipynb":
-            _clean_copy(Path(source), staged)
-        else:
-            shutil.copyfile(source, staged)
-        fsync_file(staged)
-        outputs.append({"path": staged.name, "bytes": staged.stat().st_size, "sha256": sha256_of(staged)})
-    return outputs
-
-
-def _clean_copy(source: Path, staged: Path) -> None:
-    """A notebook without paths and secrets; one nbformat cannot read still loses its secrets."""
-    from autoflow_watch.render.ipynb import clean_notebook
-
-    try:
-        clean_notebook(source, staged)
-    except (ValueError, OSError, KeyError, AttributeError, TypeError):
-        text = source.read_text(encoding="utf-8", errors="replace")
-        staged.write_text(redact_text(text), encoding="utf-8")
-
-
 def publish_report(
     outbox: Path, workflow: str, reference_date: str, files: Sequence[Path], manifest: dict[str, Any]
 ) -> Path:
-    """Publish ``files`` to ``outbox/<workflow>/<reference_date>/``, manifest last; return the folder."""
-    check_component(workflow, "workflow")
-    if not is_date_name(reference_date):
-        raise ValueError(f"reference date {reference_date!r} is not YYYY-MM-DD")
-    _check_names(files, _RESERVED)
-    target = outbox / workflow / reference_date
-    staging = staging_dir(outbox)
-    try:
-        outputs = _stage(files, staging)
-        document = {"schema_version": SCHEMA_VERSION, **manifest, "outputs": outputs}
-        staged_manifest = staging / MANIFEST
-        staged_manifest.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        fsync_file(staged_manifest)
-        target.mkdir(parents=True, exist_ok=True)
-        if (target / MANIFEST).exists():
-            (target / MANIFEST).unlink()  # from here on the old report no longer counts as complete
-            fsync_dir(target)
-        for output in outputs:
-            os.replace(staging / output["path"], target / output["path"])
-        _remove_stale(outbox, target, {o["path"] for o in outputs})
-        fsync_dir(target)
-        os.replace(staged_manifest, target / MANIFEST)
-        fsync_dir(target)
-        fsync_dir(target.parent)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    write_latest(outbox, workflow)
-    return target
+    """Publish ``files`` to ``outbox/<workflow>/<reference_date>/`` at once, unfenced; return the folder.
 
-
-def _remove_stale(outbox: Path, target: Path, keep: set[str]) -> None:
-    """Remove what an earlier report left that this one does not have (hidden files are readers')."""
-    for entry in target.iterdir():
-        if entry.name in keep or entry.name == MANIFEST or entry.name.startswith("."):
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            discard(outbox, entry)
-        else:
-            entry.unlink(missing_ok=True)
+    The daemon stages and swaps in two steps with the store's fence between them
+    (:mod:`autoflow_watch.daemon.publishing`); this is both steps at once, for callers without a store.
+    """
+    stage_report(outbox, workflow, reference_date, files, manifest)
+    swap_in(outbox, workflow, reference_date, str(manifest["run_id"]))
+    return outbox / workflow / reference_date
 
 
 def publish_failure(
@@ -148,7 +80,7 @@ def publish_failure(
     target = outbox / FAILED / workflow / reference_date / run_id
     staging = staging_dir(outbox)
     try:
-        _stage(files, staging, clean_notebooks=True)
+        stage_files(files, staging, clean_notebooks=True)
         (staging / "error.txt").write_text(error_text, encoding="utf-8")
         fsync_file(staging / "error.txt")
         fsync_dir(staging)
@@ -158,7 +90,8 @@ def publish_failure(
         os.replace(staging, target)
         fsync_dir(target.parent)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():
+            discard(outbox, staging)
     return target
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.latest import complete_dates
+from autoflow_watch.publish.staged import remove_report
 from autoflow_watch.publish.staging import FAILED, MANIFEST, discard, is_date_name
 
 log = get_logger("autoflow_watch.retention")
@@ -103,7 +104,7 @@ def apply_retention(outbox: Path, keep_days: int, today: dt.date) -> list[Path]:
         except (OSError, ValueError) as error:  # one odd workflow folder never stops the others
             log.warning("outbox.retention.skipped", folder=str(workflow), error=str(error))
             continue
-        removed.extend(folder for folder in old if _discard(outbox, folder))
+        removed.extend(folder for folder in old if _discard(outbox, folder, report=True))
     for attempt in _old_failures(outbox, cutoff):
         if _discard(outbox, attempt):
             removed.append(attempt)
@@ -111,9 +112,9 @@ def apply_retention(outbox: Path, keep_days: int, today: dt.date) -> list[Path]:
     return removed
 
 
-def _discard(outbox: Path, folder: Path) -> bool:
-    try:
-        return discard(outbox, folder)
+def _discard(outbox: Path, folder: Path, *, report: bool = False) -> bool:
+    try:  # a report link goes with its version folder
+        return remove_report(outbox, folder) if report else discard(outbox, folder)
     except OSError as error:  # e.g. the staging area is not a folder: said, and tried again next time
         log.warning("outbox.retention.skipped", folder=str(folder), error=str(error))
         return False

@@ -10,6 +10,7 @@ and every HTML fragment an analyst can produce through :mod:`~autoflow_watch.ren
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,16 @@ class _MathRenderer(IPythonRenderer):
 
     def block_html(self, html: str) -> str:
         return _LOCAL_IMG.sub(self._embed_local_img, html) + "\n"
+
+    def _src_to_base64(self, src: str) -> str | None:
+        """Embed only a relative path that stays inside the image folder once every link is resolved."""
+        if not src or os.path.isabs(src) or "\x00" in src:
+            return None
+        base = os.path.realpath(self.path or ".")
+        if not os.path.realpath(os.path.join(base, src)).startswith(base + os.sep):
+            return None
+        found: str | None = super()._src_to_base64(src)
+        return found
 
     def _embed_local_img(self, match: re.Match[str]) -> str:
         data = self._src_to_base64(match.group("src"))

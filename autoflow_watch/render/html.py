@@ -82,10 +82,12 @@ def outputs_carry_scripts(nb: Any) -> bool:
     return False
 
 
-def _resources(notebook_path: Path, nb: Any, context: ReportContext, title: str, show_code: bool) -> dict[str, Any]:
-    # markdown images are looked up next to the source notebook (papermill records where it was)
-    source = nb.metadata.get("papermill", {}).get("input_path") or ""
-    folder = Path(source).parent if source and Path(source).is_absolute() else notebook_path.parent
+def _resources(
+    notebook_path: Path, nb: Any, image_folder: Path | None, context: ReportContext, title: str, show_code: bool
+) -> dict[str, Any]:
+    # markdown images: from the folder the caller names (the source notebook's, from the config), else the
+    # executed notebook's own; never from a path the notebook names (its papermill metadata can be rewritten)
+    folder = image_folder or notebook_path.parent
     report = {
         "title": title,
         "workflow": context.workflow,
@@ -107,11 +109,20 @@ def _resources(notebook_path: Path, nb: Any, context: ReportContext, title: str,
 
 
 def render_html(
-    notebook_path: Path, output_path: Path, context: ReportContext, *, show_code: bool = False, title: str = ""
+    notebook_path: Path,
+    output_path: Path,
+    context: ReportContext,
+    *,
+    show_code: bool = False,
+    title: str = "",
+    image_folder: Path | None = None,
 ) -> str:
-    """Write the report page to ``output_path`` and return its text (the PDF is made from it)."""
+    """Write the report page to ``output_path`` and return its text (the PDF is made from it).
+
+    ``image_folder``: where images that markdown cells name are embedded from (nothing outside it).
+    """
     nb = redact_tree(nbformat.read(str(notebook_path), as_version=4))
-    resources = _resources(notebook_path, nb, context, title or notebook_path.stem, show_code)
+    resources = _resources(notebook_path, nb, image_folder, context, title or notebook_path.stem, show_code)
     page, _ = report_exporter(show_code).from_notebook_node(nb, resources=resources)
     page = REMOTE_REFERENCE.sub(_neutralise, page)  # belt and braces: the template should leave none
     output_path.write_text(page, encoding="utf-8")

@@ -23,11 +23,13 @@ def render_report(
     *,
     show_code: bool = False,
     pdf_engine: str = "weasyprint",
+    image_folder: Path | None = None,
 ) -> list[Path]:
     """Write ``out_dir/<name>.html``, ``.pdf`` and/or ``.ipynb`` (per ``formats``); return the paths.
 
     The PDF is printed from the HTML page, so when only ``pdf`` is asked for the page is
     written beside it for the time of printing (chromium reads it from disk) and then removed.
+    ``image_folder``: where markdown images are embedded from (default: the executed notebook's folder).
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or pdf_engine not in ENGINES:
@@ -36,7 +38,14 @@ def render_report(
     written: list[Path] = []
     if "html" in formats or "pdf" in formats:
         html_path = out_dir / f"{name}.html"
-        page = render_html(notebook_path, html_path, context, show_code=show_code, title=_fallback_title(name))
+        page = render_html(
+            notebook_path,
+            html_path,
+            context,
+            show_code=show_code,
+            title=_fallback_title(name),
+            image_folder=image_folder,
+        )
         if "html" in formats:
             written.append(html_path)
         if "pdf" in formats:

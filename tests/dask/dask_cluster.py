@@ -97,8 +97,10 @@ class DaskCluster:
             return False
 
     # -- workers ---------------------------------------------------------------------------------------------
-    def start_worker(self, user: ThrowawayUser | None = None, name: str | None = None) -> subprocess.Popen[bytes]:
-        """A ``dask worker`` (with its nanny) of one thread; ``user``: run it as that user."""
+    def start_worker(
+        self, user: ThrowawayUser | None = None, name: str | None = None, preload: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A ``dask worker`` (with its nanny) of one thread; ``user``: run it as that user; ``preload``: its script."""
         name = name or f"w{len(self.workers)}"
         local = Path(tempfile.mkdtemp(prefix=f"afw-dask-{name}-"))
         env = dict(os.environ)
@@ -132,6 +134,7 @@ class DaskCluster:
             str(local),
             "--name",
             name,
+            *(["--preload", str(preload)] if preload is not None else []),
         ]
         log = self._log(name)
         process = subprocess.Popen(
@@ -219,11 +222,15 @@ def worker_environment(repo: Path) -> Path:
     return folder
 
 
-def use_dask(config: Path, address: str, execution: str = "") -> Path:
-    """Point a test project's config at the cluster (and set extra [execution] keys)."""
+def use_dask(config: Path, address: str, execution: str = "", *, insecure: bool = True) -> Path:
+    """Point a test project's config at the cluster (and set extra [execution] keys).
+
+    The test cluster listens on 127.0.0.1 without TLS: ``dask_insecure = true`` says the config means it.
+    """
     text = config.read_text(encoding="utf-8")
+    allow = "dask_insecure = true\n" if insecure and address.startswith("tcp://") else ""
     text = text.replace(
-        "[execution]\n", f'[execution]\nbackend = "dask"\ndask_scheduler = "{address}"\n{execution}\n', 1
+        "[execution]\n", f'[execution]\nbackend = "dask"\ndask_scheduler = "{address}"\n{allow}{execution}\n', 1
     )
     config.write_text(text, encoding="utf-8")
     return config

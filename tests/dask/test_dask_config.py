@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,33 @@ def test_a_dask_config_loads_with_tls_files_relative_to_it(project: Path) -> Non
 def test_a_bad_address_is_one_line_naming_the_key(project: Path) -> None:
     [line] = _problems(project, "", address="sched.example.org")
     assert "execution.dask_scheduler: expected tcp://host:port or tls://host:port" in line
+
+
+def test_a_plain_tcp_scheduler_is_refused_unless_the_config_says_it_is_trusted(project: Path) -> None:
+    use_dask(project / "autoflow.toml", "tcp://127.0.0.1:8786", insecure=False)
+    with pytest.raises(ConfigError) as caught:
+        load_config(project / "autoflow.toml")
+    [line] = caught.value.problems
+    assert "execution.dask_scheduler: tcp:// is neither encrypted nor authenticated" in line
+    assert "set dask_insecure = true in [execution]" in line and "\n" not in line
+    result = subprocess.run(
+        [sys.executable, "-m", "autoflow_watch", "validate", "--config", str(project / "autoflow.toml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "tcp:// is neither encrypted nor authenticated" in result.stdout + result.stderr
+
+
+def test_dask_insecure_is_only_for_the_dask_backend(project: Path) -> None:
+    config = project / "autoflow.toml"
+    config.write_text(config.read_text().replace("[execution]\n", "[execution]\ndask_insecure = true\n", 1))
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert [line.split(": ", 2)[1:] for line in caught.value.problems] == [
+        ["execution.dask_insecure", 'only used with backend = "dask"']
+    ]
 
 
 def test_tls_without_files_and_missing_files_are_refused(project: Path) -> None:

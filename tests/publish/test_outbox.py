@@ -4,37 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
 from outbox_helpers import MANIFEST_KEYS, manifest, report_files
 
-from autoflow_watch.publish import outbox as outbox_module
 from autoflow_watch.publish.latest import write_latest
 from autoflow_watch.publish.outbox import SCHEMA_VERSION, publish_failure, publish_report, read_manifest
 
 
-def test_report_is_renamed_into_place_file_by_file_with_the_manifest_last(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_report_folder_is_staged_whole_and_renamed_into_place_in_one_step(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox"
     files = report_files(tmp_path / "work")
-    renamed: list[str] = []
-    real_replace = os.replace
-
-    def replace(src: str | Path, dst: str | Path) -> None:
-        renamed.append(Path(dst).name)
-        real_replace(src, dst)
-
-    monkeypatch.setattr(outbox_module.os, "replace", replace)
     folder = publish_report(outbox, "daily-report", "2026-11-24", files, manifest("daily-report", "2026-11-24"))
 
     assert folder == outbox / "daily-report" / "2026-11-24"
-    assert renamed[:3] == ["report.html", "report.pdf", "manifest.json"], "outputs first, then the manifest"
-    assert renamed[3:] == ["latest.json", "latest.html"], "the pointer moves only once the report is complete"
+    assert folder.is_dir() and not folder.is_symlink(), "this filesystem exchanges: a real folder"
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "report.html", "report.pdf"]
+    assert json.loads((outbox / "daily-report" / "latest.json").read_text())["reference_date"] == "2026-11-24"
     assert list((outbox / ".staging").iterdir()) == [], "nothing is left in the staging area"
+    assert list((outbox / ".pending").iterdir()) == [], "nothing is left waiting"
 
 
 def test_manifest_has_the_documented_keys_and_describes_every_output(tmp_path: Path) -> None:
@@ -54,7 +43,7 @@ def test_manifest_has_the_documented_keys_and_describes_every_output(tmp_path: P
     assert [o["path"] for o in document["outputs"]] == ["report.html", "report.pdf", "report.ipynb"]
 
 
-def test_republishing_removes_the_old_manifest_first_and_files_the_new_report_lacks(tmp_path: Path) -> None:
+def test_republishing_replaces_the_folder_whole_without_the_files_the_new_report_lacks(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox"
     first = report_files(tmp_path / "one", "old", ("report.html", "report.pdf", "extra.html"))
     publish_report(outbox, "daily-report", "2026-11-24", first, manifest("daily-report", "2026-11-24", "run-1"))
@@ -64,6 +53,7 @@ def test_republishing_removes_the_old_manifest_first_and_files_the_new_report_la
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "report.html", "report.pdf"]
     assert "new" in (folder / "report.html").read_text()
     assert read_manifest(outbox, "daily-report", "2026-11-24")["run_id"] == "run-2"  # type: ignore[index]
+    assert list((outbox / ".staging").iterdir()) == [], "the old folder, exchanged out, is gone"
 
 
 @pytest.mark.parametrize("name", ["manifest.json", "latest.json", "error.txt", ".hidden.html"])

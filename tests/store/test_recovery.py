@@ -1,8 +1,9 @@
 """Start-up recovery after a crash at each point of a run's life, on SQLite and PostgreSQL.
 
-The daemon publishes first and records second, so a crash between the two leaves a
-complete report whose run still says ``running``: recovery must record it as succeeded,
-not run it again (that would publish a second report for the same attempt).
+Release 2 published first and recorded second, so a crash between the two left a complete
+report whose run still says ``running``: recovery records it as succeeded, not run again (a
+store upgraded from release 2 may hold such a run). Release 3 records first (the fence, see
+test_fence.py) and recovery then finishes the swap.
 """
 
 from __future__ import annotations
