@@ -36,6 +36,7 @@ def test_a_bad_address_is_one_line_naming_the_key(project: Path) -> None:
     assert "execution.dask_scheduler: expected tcp://host:port or tls://host:port" in line
 
 
+@pytest.mark.process
 def test_a_plain_tcp_scheduler_is_refused_unless_the_config_says_it_is_trusted(project: Path) -> None:
     use_dask(project / "autoflow.toml", "tcp://127.0.0.1:8786", insecure=False)
     with pytest.raises(ConfigError) as caught:

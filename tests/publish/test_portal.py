@@ -214,6 +214,7 @@ store.close()
 """
 
 
+@pytest.mark.process
 def test_daemons_rebuilding_the_same_pages_at_once_never_show_a_reader_a_torn_page(
     tmp_path: Path, store: Store
 ) -> None:

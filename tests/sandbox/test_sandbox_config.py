@@ -6,6 +6,8 @@ import pytest
 from daemon_process import cli
 from project_files import write_config
 
+pytestmark = pytest.mark.process  # each test runs the CLI, the launcher or a tool as a child process
+
 
 @pytest.fixture
 def project(tmp_path):

@@ -36,7 +36,10 @@ seen["report"] = json.loads(os.environ["AUTOFLOW_WATCH_SANDBOX"])
 print(json.dumps(seen))
 """
 
-pytestmark = pytest.mark.skipif(landlock.host_abi() < 6, reason="this test pins what Landlock ABI 6+ enforces")
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.skipif(landlock.host_abi() < 6, reason="this test pins what Landlock ABI 6+ enforces"),
+]
 
 
 def sealed_probe(

@@ -38,6 +38,7 @@ print(json.dumps(seen))
 """
 
 pytestmark = [
+    pytest.mark.process,
     pytest.mark.skipif(os.geteuid() != 0, reason="switching to nobody needs root"),
     pytest.mark.skipif(shutil.which("setpriv") is None or not Path("/usr/bin/python3").exists(), reason="setpriv"),
     pytest.mark.skipif(landlock.host_abi() < 6, reason="pins what Landlock ABI 6+ enforces"),

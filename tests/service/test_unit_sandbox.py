@@ -9,6 +9,8 @@ import subprocess
 import pytest
 from systemd_root import SYSTEMD, values
 
+pytestmark = pytest.mark.process  # each test runs the CLI, the launcher or a tool as a child process
+
 UNITS = ["autoflow-watch.service", "autoflow-watch@.service"]
 LANDLOCK_CALLS = {"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"}
 

@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from autoflow_watch.store import Store
 
-PASSWORD = f"state-{secrets.token_hex(8)}"
+PASSWORD = "state-4ef98893d2a28080"  # fixed: test ids carry it, and xdist workers must collect the same ids
 
 
 def with_state(project: Path, state: str, extra: str = "") -> Path:
@@ -31,6 +31,7 @@ def with_state(project: Path, state: str, extra: str = "") -> Path:
     return config
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     "state",
     [
