@@ -102,7 +102,7 @@ def main() -> None:
         notebook_run(kernels, profiles["sealed"], notebook, folder / "warmup.ipynb")
         for build in kernels._fonts.builds.values() if kernels._fonts else []:
             build.wait()
-        for mode in ("on demand", "warm"):
+        for mode in ("on demand", "warm") if args.kernels else ():
             times: dict[str, list[float]] = {"sealed": [], "off": []}
             for _ in range(args.kernels):
                 for name, profile in profiles.items():

@@ -154,6 +154,7 @@ class WarmKernels:
     reaps_orphans: bool = False  # this process is a subreaper: orphans of its kernels become its children
     font_folder: Path | None = None  # where matplotlib's font lists are built (default: in ``folder``)
     idle: list[Kernel] = field(default_factory=list)
+    busy: list[Kernel] = field(default_factory=list)  # taken by a notebook, not yet discarded
     retiring: list[Kernel] = field(default_factory=list)
     _count: int = 0
     _pending_fill: asyncio.TimerHandle | None = None
@@ -170,8 +171,11 @@ class WarmKernels:
             elif kernel.profile == profile and kernel.token_digest == wanted:
                 self.idle.remove(kernel)
                 if self._readied(kernel):
+                    self.busy.append(kernel)
                     return kernel, True
-        return self._start(profile, token), False
+        kernel = self._start(profile, token)
+        self.busy.append(kernel)
+        return kernel, False
 
     def _dead_before_use(self, kernel: Kernel) -> None:
         """A pre-started kernel that failed to start, or died while waiting (out of memory, killed)."""
@@ -232,6 +236,8 @@ class WarmKernels:
 
     def discard(self, kernel: Kernel, *, now: bool = False) -> None:
         """A kernel that served its notebook: asked to shut down (or killed ``now``), reaped later."""
+        if kernel in self.busy:
+            self.busy.remove(kernel)
         for client in kernel.manager.opened_clients:
             with contextlib.suppress(Exception):
                 client.stop_channels()
@@ -342,6 +348,6 @@ class WarmKernels:
         if kernel in self.retiring:
             self.retiring.remove(kernel)
         if self.reaps_orphans:
-            keep = [*self.pids(), *(self._fonts.pids() if self._fonts else [])]
+            keep = [*self.pids(), *(k.pid for k in self.busy), *(self._fonts.pids() if self._fonts else [])]
             processes.kill_adopted(keep)
         self.on_gone(kernel.pid)

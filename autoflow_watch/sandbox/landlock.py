@@ -14,6 +14,7 @@ import ctypes
 import errno
 import os
 import platform
+import stat
 
 # the same numbers on every architecture (asm-generic and x86_64 alike)
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
@@ -135,7 +136,7 @@ class Ruleset:
         except OSError:
             return False
         try:
-            if not os.path.isdir(f"/proc/self/fd/{fd}"):
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
                 rights &= FS_FILE_RIGHTS
             rights &= self.handled_fs
             if not rights:

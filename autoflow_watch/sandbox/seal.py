@@ -77,7 +77,7 @@ def seal(policy: dict[str, Any]) -> dict[str, Any]:
     report: dict[str, Any] = {"abi": level, **enforced(level)}
     if level < 1:
         return report
-    deny = sorted({os.path.realpath(p) for p in (*ALWAYS_DENY, *policy.get("deny", ()))})
+    deny = sorted({os.path.realpath(p) for p in (*ALWAYS_DENY, *policy.get("deny", ())) if _reachable(p)})
     ruleset = landlock.Ruleset(level)
     try:
         _grant_all(ruleset, policy, deny)
@@ -112,25 +112,33 @@ def _grant_all(ruleset: Any, policy: dict[str, Any], deny: list[str]) -> None:
         _grant(ruleset, path, WRITE, deny, essential=True)
 
 
+def _reachable(path: str) -> bool:
+    """Whether a denied path needs carving out: it exists and this user could open it (a service user
+    cannot read /etc/shadow anyway, so /etc is then granted as one rule instead of child by child)."""
+    return os.path.lexists(path) and (os.access(path, os.R_OK) or os.access(path, os.W_OK))
+
+
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def _grant(ruleset: Any, path: str, rights: int, deny: list[str], *, essential: bool, depth: int = 0) -> None:
+def _grant(
+    ruleset: Any, path: str, rights: int, deny: list[str], *, essential: bool, depth: int = 0, real: str = ""
+) -> None:
     """Grant ``path`` whole, or, when a denied path lies inside it, each of its children but that one."""
-    real = os.path.realpath(path)
-    if not os.path.exists(real) or real in deny or depth > 32:
+    real = real or os.path.realpath(path)
+    if real in deny or depth > 32 or not (real and os.path.lexists(real)):
         return
     if not essential and any(_inside(real, d) for d in deny):
         return
-    if not any(_inside(d, real) and d != real for d in deny):
+    prefix = real.rstrip("/") + "/"
+    if not any(d.startswith(prefix) for d in deny):
         ruleset.allow_path(real, rights)
-        return
-    if not os.path.isdir(real):
         return
     try:
         children = sorted(os.scandir(real), key=lambda entry: entry.name)
     except OSError:
-        return
-    for child in children:
-        _grant(ruleset, child.path, rights, deny, essential=essential, depth=depth + 1)
+        return  # a file, or a folder it cannot list: nothing granted around the denied path
+    for child in children:  # only links need resolving: a child of a real folder is real
+        target = os.path.realpath(child.path) if child.is_symlink() else child.path
+        _grant(ruleset, child.path, rights, deny, essential=essential, depth=depth + 1, real=target)
