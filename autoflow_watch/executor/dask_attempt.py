@@ -238,8 +238,9 @@ def _outcome(future: Any, notebook: NotebookJob) -> NotebookReturn:
     if future.status == "error":
         error = future.exception()
         if isinstance(error, KilledWorker) or (isinstance(error, RefusedPickle) and "KilledWorker" in error.what):
-            worker = getattr(getattr(error, "last_worker", None), "address", "a worker")
-            raise WorkerLost(f"Dask worker {worker} was lost while it ran notebook {notebook.name!r}") from None
+            worker = getattr(getattr(error, "last_worker", None), "address", None)  # unknown: not unpickled
+            which = f"Dask worker {worker}" if worker else "a Dask worker"
+            raise WorkerLost(f"{which} was lost while it ran notebook {notebook.name!r}") from None
         raise WorkerLost(f"the task of notebook {notebook.name!r} failed on the cluster: {error!r}")
     raise SchedulerLost(f"the connection to the Dask scheduler was lost while notebook {notebook.name!r} ran")
 
