@@ -95,7 +95,8 @@ def test_a_worker_killed_mid_notebook_fails_that_attempt_once_and_the_retry_publ
         wait_for(lambda: not alive_pids([kernel]), 15, what="the killed worker's kernel to die with it")
         (tmp_path / "hold").unlink()  # the retry runs straight through
         wait_for(_manifest(tmp_path).exists, 180, what="the retry's report")
-        first, second = _attempts(tmp_path)
+        # the report is published before the attempt is closed in the store: wait for that too
+        first, second = wait_for(lambda: _ended(tmp_path).get("2026-11-24"), 30, what="both attempts to end")
         assert first["outcome"] == "failed" and first["error_type"] == "WorkerLost"
         assert address in first["error"], "the error names the lost worker"
         assert first["failing_notebook"] == "slow"
@@ -112,7 +113,7 @@ def _attempts_by_day(folder: Path) -> dict[str, list[dict]]:
     with sqlite3.connect(folder / "var" / "state" / "autoflow.db") as conn:
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
-            "SELECT r.reference_date, r.attempts AS counted, a.outcome, a.error_type FROM attempts a"
+            "SELECT a.*, r.reference_date, r.attempts AS counted FROM attempts a"
             " JOIN runs r ON r.id = a.run_pk ORDER BY a.started_at"
         ).fetchall()
     days: dict[str, list[dict]] = {}
