@@ -39,6 +39,7 @@ from autoflow_watch.store.records import RunState
 
 log = get_logger("autoflow_watch.publishing")
 _TOLD_STAGED: set[str] = set()  # run ids whose report was said to wait for the store (this process)
+_TOLD_SWAP_FAILED: set[str] = set()  # run ids whose report was said to wait for the outbox (this process)
 
 
 class Published(str, enum.Enum):
@@ -97,8 +98,24 @@ def finish_one(
                 log.warning("run.staged_report_discarded", run_id=run_id, workflow=workflow, reference_date=day)
             return None
     except OSError as error:  # the outbox refused (full, unmounted): the report stays staged, tried again later
-        log.error("run.publish_failed", run_id=run_id, error=str(error)[:300])
+        _say_swap_failed(outbox, run_id, workflow, day, error)
         return None
+
+
+def _say_swap_failed(outbox: Path, run_id: str, workflow: str | None, day: str | None, error: OSError) -> None:
+    """One line, once per run: which report waits, why, and what to do (it is retried at every lease round)."""
+    if run_id in _TOLD_SWAP_FAILED:
+        return
+    _TOLD_SWAP_FAILED.add(run_id)
+    where = f"outbox/{workflow}/{day}" if workflow and day else "the outbox"
+    log.error(
+        "run.publish_failed",
+        run_id=run_id,
+        workflow=workflow,
+        reference_date=day,
+        error=f"{where} could not be put in place ({error.strerror or error}): the report waits in "
+        f"outbox/.pending/{run_id} and is published once that path is a folder the daemon can write"[:400],
+    )
 
 
 def finish_staged(store: Store, outbox: Path, grace_s: float) -> list[StagedReport]:
@@ -116,7 +133,8 @@ def finish_staged(store: Store, outbox: Path, grace_s: float) -> list[StagedRepo
                 run_id=staged.run_id,
                 workflow=staged.workflow,
                 reference_date=staged.reference_date,
-                what="its success was recorded before its daemon stopped; the staged report is now in place",
+                what="its success was recorded earlier (its daemon stopped, or the outbox refused it then); "
+                "the staged report is now in place",
             )
             published.append(staged)
     return published

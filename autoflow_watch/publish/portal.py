@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.portal_disk import disk_workflows, scan_workflow
 from autoflow_watch.publish.portal_figures import scrap_columns
 from autoflow_watch.publish.portal_json import (
@@ -33,6 +34,9 @@ from autoflow_watch.store.portal import PortalRecords
 
 INDEX_JSON = "index.json"
 REBUILDS = 3
+
+log = get_logger("autoflow_watch.portal")
+_TOLD_BLOCKED: dict[str, str] = {}  # workflow -> why its pages could not be written, as last said
 
 
 def _document_text(document: dict[str, Any]) -> str:
@@ -52,8 +56,8 @@ def rebuild_workflow(outbox: Path, records: PortalRecords, workflow: str) -> dic
         now = time.time()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-        except OSError:  # something that is not a folder has the workflow's name: its pages cannot go there
-            return document
+        except OSError as error:  # something that is not a folder has the workflow's name: its pages cannot go there
+            return {**document, "blocked": _blocked(workflow, error)}
         data = _document_text({"schema_version": SCHEMA_VERSION, **document})
         atomic_write_text(outbox, folder / WORKFLOW_JSON, data)
         atomic_write_text(outbox, folder / HISTORY, history_page(document, entries, scrap_columns(entries)))
@@ -61,6 +65,15 @@ def rebuild_workflow(outbox: Path, records: PortalRecords, workflow: str) -> dic
         if records.version(workflow) == version:
             break
     return document
+
+
+def _blocked(workflow: str, error: OSError) -> str:
+    """Why a workflow's pages cannot be written, said once per workflow and cause (the overview shows it too)."""
+    why = f"outbox/{workflow} is not a folder the daemon can write ({error.strerror or error}): move it away"
+    if _TOLD_BLOCKED.get(workflow) != why:
+        _TOLD_BLOCKED[workflow] = why
+        log.warning("outbox.pages_blocked", workflow=workflow, error=why)
+    return why
 
 
 def _stored_document(outbox: Path, workflow: str) -> tuple[dict[str, Any] | None, int]:
@@ -96,10 +109,10 @@ def rebuild_overview(outbox: Path, records: PortalRecords, workflows: list[str])
         for workflow in workflows:
             document, stamp = _stored_document(outbox, workflow)
             if document is None:
-                rebuild_workflow(outbox, records, workflow)
+                built = rebuild_workflow(outbox, records, workflow)
                 document, stamp = _stored_document(outbox, workflow)
-            if document is None:
-                continue  # its pages cannot be written (something else has its folder's name): no dead links
+                # its pages cannot be written (something else has its folder's name): its card says why
+                document = document or built
             documents.append(document)
             stamps[workflow] = stamp
         overview = overview_document(documents, time.time())

@@ -123,6 +123,7 @@ PORTAL_SCHEMA: dict[str, Any] = {
                     },
                     "newest_complete": {"anyOf": [_DATE, {"type": "null"}]},
                     "dates": {"type": "array", "items": {"$ref": "#/$defs/date"}},
+                    "blocked": {"type": "string"},
                 },
             },
         },
