@@ -137,6 +137,8 @@ def test_a_daemon_killed_mid_run_loses_its_runs_to_the_others_after_the_lease(tm
         runs = wait_for(lambda: all_succeeded(config, 6), 300, interval=1.0, what="every run succeeded")
         took = time.monotonic() - killed_at
     finally:
+        if victim.process is not None and victim.process.poll() is None:  # failed before the kill
+            victim.kill9()
         for daemon in survivors:
             assert daemon.stop() == 0
     taken_over = {r["reference_date"] for r in held}

@@ -92,7 +92,7 @@ class Soak:
         self.config = write_project(folder, self.postgres.url)
         self.daemons: list[DaemonProcess] = []
         self.retired: list[DaemonProcess] = []
-        self.seen_pids: set[int] = set()
+        self.seen_pids: dict[int, str] = {}  # pid -> its start time: a pid reused later is not ours
         self.reader = ReportReader(folder / "var" / "outbox")
         self.days = [(dt.date(2020, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(markers)]
         self.stop = threading.Event()
@@ -143,12 +143,18 @@ class Soak:
     def watch_pids(self) -> None:
         for daemon in self.daemons:
             if daemon.process is not None and daemon.process.poll() is None:
-                self.seen_pids.update([daemon.pid, *descendants(daemon.pid)])
+                self.note_pids([daemon.pid, *descendants(daemon.pid)])
+
+    def note_pids(self, pids: list[int]) -> None:
+        for pid in pids:
+            started = start_time(pid)
+            if started is not None:
+                self.seen_pids.setdefault(pid, started)
 
     def kill_daemon(self) -> None:
         index = self.rng.randrange(len(self.daemons))
         victim = self.daemons[index]
-        self.seen_pids.update(descendants(victim.pid))
+        self.note_pids(descendants(victim.pid))
         victim.kill9()
         self.counts.kills += 1
         self.retired.append(victim)
@@ -262,11 +268,24 @@ def check_report(folder: Path, run_id: str) -> list[str]:
     return problems
 
 
-def wait_left(pids: set[int], timeout: float = 30.0) -> list[int]:
+def start_time(pid: int) -> str | None:
+    """A process's start time (clock ticks after boot): with its pid, who it is on a busy machine."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def wait_left(pids: dict[int, str], timeout: float = 30.0) -> list[int]:
+    """Our processes still alive (a pid that another process took since does not count)."""
+
+    def ours() -> list[int]:
+        return [pid for pid in alive_pids(sorted(pids)) if start_time(pid) == pids[pid]]
+
     deadline = time.monotonic() + timeout
-    while alive_pids(sorted(pids)) and time.monotonic() < deadline:
+    while ours() and time.monotonic() < deadline:
         time.sleep(0.5)
-    return alive_pids(sorted(pids))
+    return ours()
 
 
 def run_soak(folder: Path, minutes: float, markers: int, seed: int, drain_s: float = 900.0) -> Counts:
