@@ -48,6 +48,7 @@ HOSTILE = {
     "calls_2026-03-02.ready": b"[1, 2, 3]",
     "calls_2026-03-03.ready": b'{"a": "' + b"x" * 70_000 + b'"}',
     "calls_2026-03-04.ready": '{"caf\u00e9": "\udcff"}'.encode("utf-8", "surrogateescape"),
+    "calls_2026-03-05.ready": b'{"a":' + b"[" * 30_000 + b"]" * 30_000 + b"}",  # nested too deep to parse
 }
 
 
