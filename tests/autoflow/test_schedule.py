@@ -64,7 +64,7 @@ def test_a_scheduled_source_announces_its_next_check_and_does_not_poll_before(tm
     with FakeFlowApi({"calls": ["2026-11-24"]}) as server:
         token_file = tmp_path / "token"
         token_file.write_text(server.make_token())
-        config = FlowApiConfig(url=server.url, token_file=token_file, schedule="0 0 1 1 *", timeout="30s")  # only catches hangs
+        config = FlowApiConfig(url=server.url, token_file=token_file, schedule="0 0 1 1 *", timeout="30s")
         recorded: list[object] = []
         source = FlowApiSource(config, lambda facts: recorded.extend(facts) or None)
         stop = threading.Event()

@@ -33,7 +33,7 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def poll(server: FakeFlowApi, tmp_path: Path, ssl_certificate: bool | Path) -> tuple[str | None, str]:
     token_file = tmp_path / "token"
     token_file.write_text(server.make_token())
-    config = FlowApiConfig(url=server.url, token_file=token_file, timeout="30s", ssl_certificate=ssl_certificate)  # only catches hangs
+    config = FlowApiConfig(url=server.url, token_file=token_file, timeout="30s", ssl_certificate=ssl_certificate)
     outcome = FlowApiSource(config, lambda facts: None).poll_once()
     return outcome.kind, outcome.message
 
