@@ -44,7 +44,7 @@ FIXTURE_MARKERS = {
 }
 FAST = "fast"
 # what ctypes.util.find_library runs to find a shared library (WeasyPrint's first import does): not a server
-LIBRARY_LOOKUP = {"ldconfig", "gcc", "cc", "ld", "objdump"}
+LIBRARY_LOOKUP = {"ldconfig", "gcc", "cc", "ld", "objdump", "file"}  # file: platform.architecture() at import
 
 
 class ServerInFastTest(RuntimeError):

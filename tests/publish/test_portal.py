@@ -258,5 +258,9 @@ def test_junk_in_the_outbox_is_left_out_of_the_pages_and_stops_nothing(tmp_path:
     page = (outbox / "daily-report" / "index.html").read_text(encoding="utf-8")
     assert "2026-13-45" not in page and "notes.txt" not in page
     assert 'id="d-2026-11-19"' in page, "the pages were rebuilt"
-    names = [w["name"] for w in json.loads((outbox / "index.json").read_text())["workflows"]]
-    assert names == ["daily-report", "nightly"], "no overview card for pages that could not be written"
+    workflows = {w["name"]: w for w in json.loads((outbox / "index.json").read_text())["workflows"]}
+    assert sorted(workflows) == ["daily-report", "nightly", "weekly"], "a workflow whose pages are blocked stays listed"
+    assert "outbox/weekly is not a folder" in workflows["weekly"]["blocked"]
+    overview = (outbox / "index.html").read_text(encoding="utf-8")
+    assert "outbox/weekly is not a folder the daemon can write" in overview, "the overview says why, and the fix"
+    assert 'href="weekly/index.html"' not in overview, "no dead link to pages that could not be written"
