@@ -202,6 +202,7 @@ def worker_environment(repo: Path) -> Path:
     worker host does (``pip install "autoflow-watch[dask]"``), with the project on PYTHONPATH.
     Kept between runs under /tmp, keyed by pyproject.toml.
     """
+    import fcntl
     import hashlib
 
     import tomllib
@@ -211,15 +212,19 @@ def worker_environment(repo: Path) -> Path:
     done = folder / ".complete"
     if done.exists():
         return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    project = tomllib.loads(pyproject.decode())["project"]
-    requirements = [*project["dependencies"], *project["optional-dependencies"]["dask"]]
-    subprocess.run(["/usr/bin/python3", "-m", "venv", str(folder)], check=True)
-    subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", *requirements], check=True)
-    subprocess.run([str(folder / "bin" / "python"), "-m", "ipykernel", "install", "--sys-prefix"], check=True)
-    os.chmod(folder, 0o755)
-    done.touch()
-    return folder
+    with open(folder.with_name(folder.name + ".lock"), "w") as lock:  # xdist workers: one builds, the others wait
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return folder
+        shutil.rmtree(folder, ignore_errors=True)
+        project = tomllib.loads(pyproject.decode())["project"]
+        requirements = [*project["dependencies"], *project["optional-dependencies"]["dask"]]
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(folder)], check=True)
+        subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", *requirements], check=True)
+        subprocess.run([str(folder / "bin" / "python"), "-m", "ipykernel", "install", "--sys-prefix"], check=True)
+        os.chmod(folder, 0o755)
+        done.touch()
+        return folder
 
 
 def use_dask(config: Path, address: str, execution: str = "", *, insecure: bool = True) -> Path:
