@@ -40,8 +40,9 @@ def ledger_cell(ledger: Path, sleep_s: float) -> str:
 
 
 def project(tmp_path: Path, state_url: str, sleep_s: float = 2.0) -> tuple[Path, Path]:
-    ledger = tmp_path / "ledger.txt"
-    config = single_notebook_project(tmp_path, ledger_cell(ledger, sleep_s))
+    (tmp_path / "ledger").mkdir(exist_ok=True)  # granted to the sealed kernels (write_paths)
+    ledger = tmp_path / "ledger" / "ledger.txt"
+    config = single_notebook_project(tmp_path, ledger_cell(ledger, sleep_s), workflow='write_paths = ["ledger"]')
     config.write_text(config.read_text().replace("sqlite:///var/state/autoflow.db", state_url))
     return config, ledger
 

@@ -39,8 +39,11 @@ def ledger_cell(ledger: Path, sleep_s: float, hold: Path | None = None) -> str:
 
 
 def shared_project(tmp_path: Path, sleep_s: float, execution: str = "", hold: Path | None = None) -> tuple[Path, Path]:
-    ledger = tmp_path / "ledger.txt"
-    config = single_notebook_project(tmp_path, ledger_cell(ledger, sleep_s, hold), execution=execution)
+    (tmp_path / "ledger").mkdir(exist_ok=True)  # granted to the sealed kernels (write_paths)
+    ledger = tmp_path / "ledger" / "ledger.txt"
+    config = single_notebook_project(
+        tmp_path, ledger_cell(ledger, sleep_s, hold), execution=execution, workflow='write_paths = ["ledger"]'
+    )
     config.write_text(config.read_text().replace("sqlite:///var/state/autoflow.db", empty_postgres()))
     return config, ledger
 
