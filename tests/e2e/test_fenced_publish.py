@@ -29,20 +29,24 @@ DAY = "2026-11-24"
 PUBLISHED = ("run.published", "run.published_by_recovery")  # the daemon that ran it, or recovery
 
 
-def ledger_cell(ledger: Path, sleep_s: float) -> str:
+def ledger_cell(ledger: Path, sleep_s: float, hold: Path | None = None) -> str:
+    """Append to the ledger, sleep ``sleep_s``, then (with ``hold``) wait while that file exists."""
+    wait = f"while os.path.exists({str(hold)!r}) and time.time() < deadline:\n    time.sleep(0.1)\n" if hold else ""
     return (
-        "import time\n"
+        "import os, time\n"
+        "deadline = time.time() + 600\n"
         f"with open({str(ledger)!r}, 'a') as ledger:\n"
         "    ledger.write(f'{run_id}\\n')\n"
         f"time.sleep({sleep_s})\n"
+        f"{wait}"
         "print('done', reference_date)\n"
     )
 
 
-def project(tmp_path: Path, state_url: str, sleep_s: float = 2.0) -> tuple[Path, Path]:
+def project(tmp_path: Path, state_url: str, sleep_s: float = 2.0, hold: Path | None = None) -> tuple[Path, Path]:
     (tmp_path / "ledger").mkdir(exist_ok=True)  # granted to the sealed kernels (write_paths)
     ledger = tmp_path / "ledger" / "ledger.txt"
-    config = single_notebook_project(tmp_path, ledger_cell(ledger, sleep_s), workflow='write_paths = ["ledger"]')
+    config = single_notebook_project(tmp_path, ledger_cell(ledger, sleep_s, hold), workflow='write_paths = ["ledger"]')
     config.write_text(config.read_text().replace("sqlite:///var/state/autoflow.db", state_url))
     return config, ledger
 
@@ -104,7 +108,9 @@ def socket_folder(url: str) -> Path:
 def test_a_daemon_cut_off_from_the_store_while_its_run_is_taken_over_publishes_nothing(tmp_path):
     url = empty_postgres()
     proxy = StoreProxy(socket_folder(url))
-    config_b, ledger = project(tmp_path, url)
+    hold = tmp_path / "hold"  # A's notebook holds until A is cut off (B may take long to start)
+    hold.touch()
+    config_b, ledger = project(tmp_path, url, hold=hold)
     config_a = with_state(config_b, "autoflow-a.toml", proxy.url(url, socket_folder(url)))
     a = DaemonProcess(config_a).start()
     b = reader = None
@@ -115,6 +121,7 @@ def test_a_daemon_cut_off_from_the_store_while_its_run_is_taken_over_publishes_n
         reader = ReportReader(outbox_of(config_a))
         reader.start()
         proxy.cut()  # A's notebook goes on; its end can no longer be recorded
+        hold.unlink()
         wait_for(lambda: a.events("run.report_staged") or a.events("run.published"), 120, what="A finished")
         assert not a.events("run.published"), "A published while it could not confirm its claim"
         b.wait_for_event("run.published", timeout=180)  # B expired A's lease, ran it again and published
