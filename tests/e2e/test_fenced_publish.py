@@ -121,6 +121,7 @@ def test_a_daemon_cut_off_from_the_store_while_its_run_is_taken_over_publishes_n
         reader = ReportReader(outbox_of(config_a))
         reader.start()
         proxy.cut()  # A's notebook goes on; its end can no longer be recorded
+        a.wait_for_event("store.unavailable", timeout=120)  # the cut has reached A (its lease renewal failed)
         hold.unlink()
         wait_for(lambda: a.events("run.report_staged") or a.events("run.published"), 120, what="A finished")
         assert not a.events("run.published"), "A published while it could not confirm its claim"
