@@ -33,7 +33,15 @@ class StoreProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self, server_url: str, server_folder: Path) -> str:
-        return server_url.replace(f"host={server_folder}", f"host={self.folder}")
+        """``server_url`` through this proxy: its ``host`` (the server's socket folder) replaced by ours.
+
+        Parsed, not replaced as text: a URL that SQLAlchemy rendered quotes the folder (``%2Ftmp%2F…``).
+        """
+        from sqlalchemy.engine import make_url
+
+        url = make_url(server_url)
+        assert url.query.get("host") == str(server_folder), (url.query, server_folder)
+        return url.update_query_dict({"host": str(self.folder)}).render_as_string(hide_password=False)
 
     def cut(self) -> None:
         self._open.clear()
