@@ -14,7 +14,7 @@ from typing import Protocol
 
 from autoflow_watch.executor.events import RunEvent, StopReason
 from autoflow_watch.executor.job import KernelProfile, RunJob, WorkerResult
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptResult, Claim
 
 
 @dataclass

@@ -35,7 +35,7 @@ from autoflow_watch.executor.events import Message, RunEvent, StepChanged, StopR
 from autoflow_watch.executor.job import NotebookJob, NotebookOutcome, RunJob, WorkerResult, kernel_log_path
 from autoflow_watch.executor.params import notebook_parameters
 from autoflow_watch.logs import bind_run, get_logger
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim, StepState
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptResult, Claim, StepState
 
 log = get_logger("autoflow_watch.executor")
 RENDER_LOCK = threading.Lock()

@@ -18,7 +18,7 @@ from autoflow_watch.executor.dask_link import SchedulerLink
 from autoflow_watch.executor.events import StopReason
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.logs import get_logger
-from autoflow_watch.store.records import Claim
+from autoflow_watch.vocabulary import Claim
 
 log = get_logger("autoflow_watch.executor")
 

@@ -25,7 +25,7 @@ from autoflow_watch.executor.job import RunJob
 from autoflow_watch.executor.worker_handle import WorkerHandle
 from autoflow_watch.logs import get_logger
 from autoflow_watch.processes import alive
-from autoflow_watch.store.records import Claim
+from autoflow_watch.vocabulary import Claim
 
 log = get_logger("autoflow_watch.executor")
 WORKERS_FOLDER = ".workers"  # inside [paths] work: each worker's private folder (kernel logs before use)

@@ -29,7 +29,7 @@ from autoflow_watch.executor.params import notebook_parameters
 from autoflow_watch.executor.run_view import collect_written, stage_upstream
 from autoflow_watch.executor.warm_kernels import Kernel, WarmKernels
 from autoflow_watch.logs import bind_run, get_logger
-from autoflow_watch.store.records import AttemptOutcome, StepState
+from autoflow_watch.vocabulary import AttemptOutcome, StepState
 
 Emit = Callable[[Message], None]
 # failures after which the kernel's worker is not trusted with another run

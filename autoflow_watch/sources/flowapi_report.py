@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,112 +18,36 @@ from autoflow_watch.config.model import FlowApiConfig
 from autoflow_watch.logs import get_logger
 from autoflow_watch.sources.flowapi_answer import Skipped, show
 from autoflow_watch.sources.flowapi_token import expiry, token_origin
+from autoflow_watch.sources.outage import OutageLog, Wording
+from autoflow_watch.sources.source import PollFailure
 
 log = get_logger("autoflow_watch.flowapi")
 
-REMIND_EVERY_S = 3600.0  # a condition that persists is logged again at most this often
-MAX_WARNINGS_PER_POLL = 20
 # Conditions that need a person (a new token, a permission, a certificate) are errors.
-NEEDS_ACTION = frozenset({"unauthorized", "forbidden", "token", "tls"})
+NEEDS_ACTION = frozenset({PollFailure.UNAUTHORIZED, PollFailure.FORBIDDEN, PollFailure.TOKEN, PollFailure.TLS})
+WORDING = Wording(
+    logger="autoflow_watch.flowapi",
+    failed="flowapi.poll.failed",
+    recovered="flowapi.poll.recovered",
+    ok="flowapi.poll.ok",
+    was_key="after_kind",
+    needs_action=NEEDS_ACTION,
+    new_message_is_news=True,
+    count_datasets=True,
+)
 
 
-@dataclass(frozen=True)
-class PollOutcome:
-    """What one poll did: ``kind`` is None when it succeeded, else why it failed."""
-
-    ok: bool
-    kind: str | None = None
-    facts: int = 0
-    new_facts: int = 0
-    datasets: tuple[str, ...] = ()
-    skipped: int = 0
-    message: str = ""
-    duration_s: float = 0.0
-    next_poll_s: float = 0.0
-
-
-class PollReporter:
-    """Turns poll outcomes into log lines, remembering what was already said."""
+class PollReporter(OutageLog):
+    """FlowAPI's poll lines (:class:`OutageLog`), and what only FlowAPI says: tokens, TLS, missing datasets."""
 
     def __init__(self, config: FlowApiConfig) -> None:
+        super().__init__(safe_url(config.url), WORDING)
         self._config = config
-        self._url = safe_url(config.url)
-        self._failure: tuple[str, str] | None = None  # (kind, message) of the current condition
-        self._failing_since = 0.0
-        self._last_logged = 0.0
-        self._polled_ok = False
-        self._warned: set[Skipped] = set()
         self._not_listed: frozenset[str] = frozenset()
 
-    @property
-    def url(self) -> str:
-        return self._url
-
-    def outcome(self, outcome: PollOutcome, failures: int) -> None:
-        if outcome.kind == "stopped":
-            return
-        if outcome.ok:
-            self._succeeded(outcome, time.monotonic())
-        else:
-            self._failed(outcome, failures, time.monotonic())
-
-    def _failed(self, outcome: PollOutcome, failures: int, now: float) -> None:
-        condition = (outcome.kind or "error", outcome.message)
-        fields: dict[str, Any] = {
-            "kind": outcome.kind,
-            "url": self._url,
-            "error": outcome.message,
-            "next_retry_s": round(outcome.next_poll_s, 1),
-            "failures": failures,
-        }
-        if condition != self._failure:
-            if self._failure is None:
-                self._failing_since = now
-            self._failure, self._last_logged = condition, now
-            level = log.error if outcome.kind in NEEDS_ACTION else log.warning
-            level("flowapi.poll.failed", **fields)
-        elif now - self._last_logged >= REMIND_EVERY_S:
-            self._last_logged = now
-            log.warning("flowapi.poll.failed", still_failing_s=round(now - self._failing_since), **fields)
-        else:
-            log.debug("flowapi.poll.failed", repeated=True, **fields)
-
-    def _succeeded(self, outcome: PollOutcome, now: float) -> None:
-        fields: dict[str, Any] = {
-            "url": self._url,
-            "datasets": len(outcome.datasets),
-            "facts": outcome.facts,
-            "new_facts": outcome.new_facts,
-            "duration_ms": round(outcome.duration_s * 1000, 1),
-        }
-        if self._failure is not None:
-            log.info(
-                "flowapi.poll.recovered",
-                after_kind=self._failure[0],
-                failed_for_s=round(now - self._failing_since, 1),
-                **fields,
-            )
-            self._failure = None
-        elif outcome.new_facts or not self._polled_ok:
-            log.info("flowapi.poll.ok", **fields)
-        else:
-            log.debug("flowapi.poll.ok", **fields)
-        self._polled_ok = True
-
     def skipped(self, skipped: list[Skipped]) -> None:
-        """Warn about each odd item once (not every poll), at most a screenful per poll."""
-        fresh = [item for item in skipped if item not in self._warned]
-        self._warned = set(skipped)
-        for item in fresh[:MAX_WARNINGS_PER_POLL]:
-            log.warning(
-                f"flowapi.{item.what}.skipped",
-                url=self._url,
-                dataset=item.dataset,
-                value=item.value,
-                reason=item.reason,
-            )
-        if len(fresh) > MAX_WARNINGS_PER_POLL:
-            log.warning("flowapi.answer.skipped_more", url=self._url, more=len(fresh) - MAX_WARNINGS_PER_POLL)
+        """Warn about each odd item of an answer once (not every poll)."""
+        self.warn_once(skipped, _describe_skipped, "flowapi.answer.skipped_more")
 
     def not_listed(self, wanted: Mapping[str, tuple[str, ...]], listed: set[str]) -> None:
         """Warn once when a dataset some workflow waits for is (newly) absent from FlowAPI."""
@@ -135,7 +57,7 @@ class PollReporter:
         for dataset in fresh:
             log.warning(
                 "flowapi.dataset.not_listed",
-                url=self._url,
+                url=self.url,
                 dataset=dataset,
                 workflows=list(wanted[dataset]),
                 hint="FlowAPI lists no dates for it; only inbox markers can provide it",
@@ -157,11 +79,11 @@ class PollReporter:
 
     def transport_security(self) -> None:
         """Warn once if the token would cross the network unprotected."""
-        parts = urlsplit(self._url)
+        parts = urlsplit(self.url)
         if parts.scheme == "https" and self._config.ssl_certificate is False:
             log.warning(
                 "flowapi.tls_unverified",
-                url=self._url,
+                url=self.url,
                 hint="ssl_certificate = false: anyone between can read the token",
             )
         if parts.scheme != "http":
@@ -171,7 +93,11 @@ class PollReporter:
         except ValueError:
             loopback = False
         if not loopback:
-            log.warning("flowapi.insecure_url", url=self._url, hint="the token is sent in clear text; use https://")
+            log.warning("flowapi.insecure_url", url=self.url, hint="the token is sent in clear text; use https://")
+
+
+def _describe_skipped(item: Skipped) -> tuple[str, dict[str, Any]]:
+    return f"flowapi.{item.what}.skipped", {"dataset": item.dataset, "value": item.value, "reason": item.reason}
 
 
 def unauthorized_hint(config: FlowApiConfig, claims: Mapping[str, Any]) -> str:

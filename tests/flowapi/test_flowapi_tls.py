@@ -35,7 +35,7 @@ def poll(server: FakeFlowApi, tmp_path: Path, ssl_certificate: bool | Path) -> t
     token_file.write_text(server.make_token())
     config = FlowApiConfig(url=server.url, token_file=token_file, timeout="2s", ssl_certificate=ssl_certificate)
     outcome = FlowApiSource(config, lambda facts: None).poll_once()
-    return outcome.kind, outcome.message
+    return outcome.failure, outcome.message
 
 
 def test_https_with_the_configured_ca_file_works(self_signed: tuple[Path, Path], tmp_path: Path) -> None:

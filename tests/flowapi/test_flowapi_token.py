@@ -142,7 +142,7 @@ def test_revoked_token_recovers_after_rotation(
     token_file.write_text(fake_flowapi.make_token())
     accepted = source.poll_once()
 
-    assert refused.kind == "unauthorized" and "Signature verification failed" in refused.message
+    assert refused.failure == "unauthorized" and "Signature verification failed" in refused.message
     assert accepted.ok
 
 

@@ -139,7 +139,7 @@ class RecordingStore:
 
     def __call__(self, facts: list[Any]) -> Any:
         self.batches.append(facts)
-        return self.store.facts.record_many(facts)
+        return self.store.facts.record_batch(facts)
 
 
 def named(events: list[Any], name: str) -> list[Any]:
