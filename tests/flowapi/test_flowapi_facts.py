@@ -54,7 +54,7 @@ def test_every_type_the_server_lists_becomes_a_dataset(
 
     outcome = source.poll_once()
 
-    assert outcome.ok and outcome.kind is None
+    assert outcome.ok and outcome.failure is None
     assert outcome.datasets == ("calls", "location_updates", "mds", "sms", "topups")
     assert outcome.facts == outcome.new_facts == 5
     assert store.facts.dates_by_dataset() == {
@@ -203,7 +203,7 @@ def test_an_answer_that_is_not_an_object_is_a_bad_response(fake_flowapi: FakeFlo
     for body in ('{"available_dates": ["calls"]}', '{"available_dates": null}', '{"dates": {}}', "[1, 2]", '"x"'):
         fake_flowapi.set_raw(200, body)
         outcome = source.poll_once()
-        assert (outcome.ok, outcome.kind) == (False, "bad_response"), body
+        assert (outcome.ok, outcome.failure) == (False, "bad_response"), body
 
 
 def test_facts_from_answer_is_strict_about_dates() -> None:
