@@ -11,7 +11,7 @@ from autoflow_watch.config import Config
 from autoflow_watch.config.model import DatasetsMatch
 from autoflow_watch.config.workflow import Workflow
 from autoflow_watch.planner import eligible_dates
-from autoflow_watch.sources.flowapi_schedule import next_scheduled_check
+from autoflow_watch.sources.flowapi.schedule import next_scheduled_check
 from autoflow_watch.store import RunStatus, Store
 from autoflow_watch.store.migrate import scripts
 from autoflow_watch.vocabulary import Requeue, RunState, iso

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from autoflow_watch.daemon.context import Context
 from autoflow_watch.logs import get_logger
 from autoflow_watch.sources import registry
-from autoflow_watch.sources.flowapi import FlowApiSource
+from autoflow_watch.sources.flowapi.source import FlowApiSource
 from autoflow_watch.sources.source import Source, SourceContext
 
 log = get_logger("autoflow_watch.sources")

@@ -42,7 +42,7 @@ def configured(app: AppConfig) -> list[SourceKind]:
 
 
 def _inbox(ctx: SourceContext) -> Source:
-    from autoflow_watch.sources.inbox import InboxSource
+    from autoflow_watch.sources.inbox.source import InboxSource
 
     return InboxSource(
         ctx.app.paths.inbox,
@@ -55,7 +55,7 @@ def _inbox(ctx: SourceContext) -> Source:
 
 
 def _flowapi(ctx: SourceContext) -> Source:
-    from autoflow_watch.sources.flowapi import FlowApiSource
+    from autoflow_watch.sources.flowapi.source import FlowApiSource
 
     assert ctx.app.flowapi is not None
     return FlowApiSource(
@@ -68,7 +68,7 @@ def _flowapi(ctx: SourceContext) -> Source:
 
 
 def _flowdb(ctx: SourceContext) -> Source:
-    from autoflow_watch.sources.flowdb import FlowDbSource  # psycopg is an optional extra
+    from autoflow_watch.sources.flowdb.source import FlowDbSource  # psycopg is an optional extra
 
     assert ctx.app.flowdb is not None
     return FlowDbSource(

@@ -14,8 +14,8 @@ from fake_flowapi import FakeFlowApi
 from flowapi_helpers import Captured, LoadWorkflows, MakeConfig
 
 from autoflow_watch.planner import plan
-from autoflow_watch.sources.flowapi import FlowApiSource
-from autoflow_watch.sources.flowapi_answer import facts_from_answer
+from autoflow_watch.sources.flowapi.answer import facts_from_answer
+from autoflow_watch.sources.flowapi.source import FlowApiSource
 from autoflow_watch.store import Fact, FactChange, RunState, Store
 
 D = dt.date

@@ -15,7 +15,7 @@ from flowapi_helpers import Captured, MakeConfig
 
 from autoflow_watch.config.model import FlowApiConfig
 from autoflow_watch.sources import outage
-from autoflow_watch.sources.flowapi import FlowApiSource, PollOutcome
+from autoflow_watch.sources.flowapi.source import FlowApiSource, PollOutcome
 from autoflow_watch.store import Fact
 
 

@@ -11,7 +11,7 @@ from fake_flowapi import FakeFlowApi
 from flowapi_helpers import Captured
 
 from autoflow_watch.config.model import FlowApiConfig
-from autoflow_watch.sources.flowapi import FlowApiSource
+from autoflow_watch.sources.flowapi.source import FlowApiSource
 
 pytestmark = pytest.mark.server  # a TLS FlowAPI on 127.0.0.1
 

@@ -10,8 +10,8 @@ from fake_flowapi import FakeFlowApi
 from flowapi_helpers import Captured, MakeConfig
 
 from autoflow_watch.config.model import FlowApiConfig
-from autoflow_watch.sources.flowapi import FlowApiSource, FlowApiTokenError, read_token
-from autoflow_watch.sources.flowapi_token import TokenCache, scrub
+from autoflow_watch.sources.flowapi.source import FlowApiSource, FlowApiTokenError, read_token
+from autoflow_watch.sources.flowapi.token import TokenCache, scrub
 
 
 def config_with_file(path: Path) -> FlowApiConfig:

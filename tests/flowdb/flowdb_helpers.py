@@ -21,7 +21,7 @@ from private_postgres import PrivatePostgres, postgres_bin
 from sqlalchemy.engine import URL, make_url
 
 from autoflow_watch.config.model import FlowDbConfig
-from autoflow_watch.sources.flowdb_rows import notify_sql
+from autoflow_watch.sources.flowdb.rows import notify_sql
 
 REPO = Path(__file__).resolve().parents[2]
 MakeConfig = Callable[..., FlowDbConfig]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from flowdb_helpers import FlowDb, MakeConfig, RecordingStore, named
 
-from autoflow_watch.sources.flowdb import FlowDbSource
+from autoflow_watch.sources.flowdb.source import FlowDbSource
 from autoflow_watch.sources.source import PollFailure
 from autoflow_watch.store import Store
 from autoflow_watch.vocabulary import Fact, FactChange

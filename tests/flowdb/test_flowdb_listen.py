@@ -15,7 +15,7 @@ import pytest
 from daemon_process import wait_for
 from flowdb_helpers import REPO, FlowDb, MakeConfig, RecordingStore, named
 
-from autoflow_watch.sources.flowdb import FlowDbSource
+from autoflow_watch.sources.flowdb.source import FlowDbSource
 from autoflow_watch.store import Store
 
 pytestmark = pytest.mark.postgres

@@ -10,7 +10,7 @@ from flowdb_helpers import FlowDb, named
 
 from autoflow_watch.config.model import FlowDbConfig
 from autoflow_watch.secrets import redact
-from autoflow_watch.sources.flowdb import FlowDbSource
+from autoflow_watch.sources.flowdb.source import FlowDbSource
 from autoflow_watch.sources.source import PollFailure
 from autoflow_watch.store import Store
 

@@ -10,7 +10,7 @@ anyone else on the channel cannot invent a date.
 
 A lost connection is reopened with a doubling backoff, LISTENed again and followed by a
 catch-up poll. A FlowDB that is down, slow or refusing is logged once per outage
-(:mod:`~autoflow_watch.sources.flowdb_report`) and never raises into the daemon.
+(:mod:`~autoflow_watch.sources.flowdb.report`) and never raises into the daemon.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import psycopg
 
 from autoflow_watch.config.model import FlowDbConfig
 from autoflow_watch.logs import get_logger
-from autoflow_watch.sources.flowdb_connect import classify, connect, safe_url
-from autoflow_watch.sources.flowdb_report import Mode, Reporter
-from autoflow_watch.sources.flowdb_rows import AVAILABLE_SQL, CHANNEL, TRIGGER, TRIGGER_SQL, facts_from_rows
+from autoflow_watch.sources.flowdb.connect import classify, connect, safe_url
+from autoflow_watch.sources.flowdb.report import Mode, Reporter
+from autoflow_watch.sources.flowdb.rows import AVAILABLE_SQL, CHANNEL, TRIGGER, TRIGGER_SQL, facts_from_rows
 from autoflow_watch.sources.polling import HEALTH_MARGIN_S, MaybeRecordFacts, PollingSource
 from autoflow_watch.sources.source import PollError, PollOutcome
 from autoflow_watch.vocabulary import Fact

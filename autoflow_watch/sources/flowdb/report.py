@@ -13,7 +13,7 @@ import enum
 from typing import Any
 
 from autoflow_watch.logs import get_logger
-from autoflow_watch.sources.flowdb_rows import SkippedRow
+from autoflow_watch.sources.flowdb.rows import SkippedRow
 from autoflow_watch.sources.outage import OutageLog, Wording
 from autoflow_watch.sources.source import PollFailure
 

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from autoflow_watch.config.model import FlowApiConfig
 from autoflow_watch.logs import get_logger
-from autoflow_watch.sources.flowapi_answer import Skipped, show
-from autoflow_watch.sources.flowapi_token import expiry, token_origin
+from autoflow_watch.sources.flowapi.answer import Skipped, show
+from autoflow_watch.sources.flowapi.token import expiry, token_origin
 from autoflow_watch.sources.outage import OutageLog, Wording
 from autoflow_watch.sources.source import PollFailure
 

@@ -25,7 +25,7 @@ from watchdog.observers.polling import PollingObserver
 
 from autoflow_watch.config.model import InboxConfig
 from autoflow_watch.logs import get_logger
-from autoflow_watch.sources.inbox_events import (
+from autoflow_watch.sources.inbox.events import (
     INOTIFY_LOGGER,
     NATIVE_EVENTS,
     POLLING_EVENTS,
@@ -34,8 +34,8 @@ from autoflow_watch.sources.inbox_events import (
     _native_observer,
     _OverflowListener,
 )
-from autoflow_watch.sources.markers import BadMarker, Examined, Marker, MarkerGone, is_ignored, read_marker
-from autoflow_watch.sources.quarantine import FolderRefused, InboxFolders, MovedElsewhere, move_to, reject
+from autoflow_watch.sources.inbox.markers import BadMarker, Examined, Marker, MarkerGone, is_ignored, read_marker
+from autoflow_watch.sources.inbox.quarantine import FolderRefused, InboxFolders, MovedElsewhere, move_to, reject
 from autoflow_watch.sources.source import PollOutcome, RecordFacts, SourceContext
 from autoflow_watch.vocabulary import Fact, FactChange
 

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Mapping
 
 from autoflow_watch.config.model import FlowApiConfig
 from autoflow_watch.logs import get_logger
-from autoflow_watch.sources.flowapi_answer import facts_from_answer
-from autoflow_watch.sources.flowapi_fetch import Requester
-from autoflow_watch.sources.flowapi_report import PollReporter, safe_url, unauthorized_hint
-from autoflow_watch.sources.flowapi_schedule import PollSchedule
-from autoflow_watch.sources.flowapi_token import FlowApiTokenError, TokenCache, read_token, scrub
+from autoflow_watch.sources.flowapi.answer import facts_from_answer
+from autoflow_watch.sources.flowapi.fetch import Requester
+from autoflow_watch.sources.flowapi.report import PollReporter, safe_url, unauthorized_hint
+from autoflow_watch.sources.flowapi.schedule import PollSchedule
+from autoflow_watch.sources.flowapi.token import FlowApiTokenError, TokenCache, read_token, scrub
 from autoflow_watch.sources.polling import HEALTH_MARGIN_S, MaybeRecordFacts, PollingSource
 from autoflow_watch.sources.source import PollError, PollFailure, PollOutcome, SourceContext
 
