@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure(args.log_level)
     if args.command == "flowdb-sql":  # needs no config
-        from autoflow_watch.sources.flowdb_rows import notify_sql
+        from autoflow_watch.sources.flowdb.rows import notify_sql
 
         sys.stdout.write(notify_sql())
         return EXIT_OK

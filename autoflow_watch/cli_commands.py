@@ -11,10 +11,10 @@ from autoflow_watch.config import Config
 from autoflow_watch.config.model import DatasetsMatch
 from autoflow_watch.config.workflow import Workflow
 from autoflow_watch.planner import eligible_dates
-from autoflow_watch.sources.flowapi_schedule import next_scheduled_check
+from autoflow_watch.sources.flowapi.schedule import next_scheduled_check
 from autoflow_watch.store import RunStatus, Store
 from autoflow_watch.store.migrate import scripts
-from autoflow_watch.store.records import iso
+from autoflow_watch.vocabulary import Requeue, RunState, iso
 
 
 def status(config: Config, workflow: str | None, *, as_json: bool) -> int:
@@ -50,7 +50,7 @@ def _describe(run: RunStatus) -> str:
     if run.holder:
         line += f"  held by {run.holder}"
     extra = []
-    if run.next_attempt_at and run.state.value == "failed":
+    if run.next_attempt_at and run.state is RunState.FAILED:
         wait = run.next_attempt_at - time.time()
         when = f"in {wait:.0f}s" if wait >= 1 else "due now"
         extra.append(f"    next retry {iso(run.next_attempt_at)} ({when})")
@@ -58,7 +58,9 @@ def _describe(run: RunStatus) -> str:
         extra.append(f"    error: {run.error}")
     for step in run.steps:
         duration = f"{step.duration_s:.1f}s" if step.duration_s is not None else "-"
-        extra.append(f"    {step.notebook:<24} {step.state:<9} {duration}" + (f"  {step.error}" if step.error else ""))
+        extra.append(
+            f"    {step.notebook:<24} {step.state.value:<9} {duration}" + (f"  {step.error}" if step.error else "")
+        )
     return "\n".join([line, *extra])
 
 
@@ -68,20 +70,20 @@ def rerun(config: Config, workflow: str, dates: list[dt.date]) -> int:
     try:
         eligible = set(eligible_dates(wf, store.facts.dates_by_dataset(), ignore_earliest=True))
         outcome = store.runs.requeue(workflow, dates)
-        missing = [d for d, what in outcome.items() if what == "missing"]
+        missing = [d for d, what in outcome.items() if what is Requeue.MISSING]
         created = store.runs.ensure(workflow, [d for d in missing if d in eligible], wf.max_attempts)
     finally:
         store.close()
     code = 0
     for day in dates:
-        what = outcome[day]
-        if what == "missing":
+        what = outcome[day].value
+        if outcome[day] is Requeue.MISSING:
             if day in created:
                 what = "queued (new run)"
             else:
                 what = f"not queued: no data for its stencil yet (needs {_needs(wf)})"
                 code = 2  # nothing failed: the request cannot be met (DESIGN's "usage error")
-        elif what == "after-current-attempt":
+        elif outcome[day] is Requeue.AFTER_CURRENT_ATTEMPT:
             what = "running now; queued again when this attempt ends"
         sys.stdout.write(f"{workflow} {day}: {what}\n")
     return code
@@ -95,10 +97,12 @@ def backfill(config: Config, workflow: str, start: dt.date, end: dt.date) -> int
             d for d in eligible_dates(wf, store.facts.dates_by_dataset(), ignore_earliest=True) if start <= d <= end
         ]
         created = store.runs.ensure(workflow, eligible, wf.max_attempts)
-        requeued = store.runs.requeue(workflow, [d for d in eligible if d not in created], states=("failed", "dead"))
+        requeued = store.runs.requeue(
+            workflow, [d for d in eligible if d not in created], states=(RunState.FAILED, RunState.DEAD)
+        )
     finally:
         store.close()
-    again = [d for d, what in requeued.items() if what == "queued"]
+    again = [d for d, what in requeued.items() if what is Requeue.QUEUED]
     skipped = len(eligible) - len(created) - len(again)
     sys.stdout.write(
         f"{workflow}: {len(eligible)} eligible date(s) from {start} to {end}: {len(created)} queued, "

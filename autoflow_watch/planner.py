@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from autoflow_watch.config.model import DatasetsMatch
 from autoflow_watch.config.stencil import is_satisfiable, stencil_dates
 from autoflow_watch.config.workflow import Workflow
-from autoflow_watch.store.records import FactTimes, RunState
+from autoflow_watch.vocabulary import FactTimes, RunState
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from flowdb_helpers import FlowDb  # noqa: E402
 from notebooks import write_notebook  # noqa: E402
 from private_postgres import PrivatePostgres, postgres_bin  # noqa: E402
 
-from autoflow_watch.sources.flowdb_rows import AVAILABLE_SQL, CHANNEL  # noqa: E402
+from autoflow_watch.sources.flowdb.rows import AVAILABLE_SQL, CHANNEL  # noqa: E402
 
 CONFIG = """
 [paths]

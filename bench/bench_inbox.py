@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO))
 
 from autoflow_watch.config.model import InboxConfig  # noqa: E402
 from autoflow_watch.logs import configure  # noqa: E402
-from autoflow_watch.sources.inbox import InboxSource  # noqa: E402
+from autoflow_watch.sources.inbox.source import InboxSource  # noqa: E402
 from autoflow_watch.store import Store  # noqa: E402
-from autoflow_watch.store.records import Fact, FactChange  # noqa: E402
+from autoflow_watch.vocabulary import Fact, FactChange  # noqa: E402
 
 FIRST_DAY = dt.date(2000, 1, 1)
 SINGLE_WRITER = """

@@ -23,6 +23,7 @@ from autoflow_watch.config.notebooks import installed_kernels
 from autoflow_watch.config.sandbox_paths import sandbox_problems
 from autoflow_watch.config.state import state_problems
 from autoflow_watch.config.workflow import Workflow
+from autoflow_watch.extensions import EXECUTORS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,7 +74,7 @@ def load_config(path: str | Path) -> Config:
     problems += _flowdb_problems(source, app)
     problems += state_problems(source, app.paths)
     problems += dask_problems(source, app.execution)
-    if app.execution.backend == "local":  # with Dask the kernels live on the workers: `validate` asks them
+    if EXECUTORS[app.execution.backend].kernels_here:  # Dask's kernels live on its workers: `validate` asks them
         problems += _kernel_problems(source, app)
     problems += _notify_problems(source, app)
     problems += sandbox_problems(source, app)

@@ -13,11 +13,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from autoflow_watch.config.cron import check_cron
 from autoflow_watch.config.durations import parse_duration
 from autoflow_watch.config.stencil import DEFAULT_STENCIL, Stencil, parse_stencil
+from autoflow_watch.extensions import EXECUTORS, one_of
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -66,10 +68,17 @@ class DaskTlsConfig(_Strict):
     key: Path
 
 
+def _known_backend(name: str) -> str:
+    """A name of :data:`~autoflow_watch.extensions.EXECUTORS` (the registry, not a fixed list)."""
+    if name not in EXECUTORS:
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": one_of(list(EXECUTORS))})
+    return name
+
+
 class ExecutionConfig(_Strict):
     """[execution]: which executor, how many runs at once, the worker pool, timeouts, retries and leases."""
 
-    backend: Literal["local", "dask"] = "local"
+    backend: Annotated[str, AfterValidator(_known_backend)] = "local"
     dask_scheduler: str | None = None
     dask_tls: DaskTlsConfig | None = None
     dask_insecure: bool = Field(False, strict=True)  # allow a plain tcp:// scheduler (no encryption, no authentication)

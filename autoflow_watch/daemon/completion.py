@@ -24,7 +24,7 @@ from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger, redact
 from autoflow_watch.publish.outbox import publish_failure
 from autoflow_watch.store import Store
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, RunState, iso
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptResult, RunState, iso
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

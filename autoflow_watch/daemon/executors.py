@@ -6,22 +6,17 @@ from collections.abc import Callable
 
 from autoflow_watch.config import Config
 from autoflow_watch.daemon.jobs import pool_settings
-from autoflow_watch.executor.base import Executor, OnDone, OnEvent
+from autoflow_watch.executor.base import Executor, ExecutorSetup, OnDone, OnEvent
+from autoflow_watch.extensions import EXECUTORS
 
 
 def make_executor(
     config: Config, environment: Callable[[], dict[str, str]], on_event: OnEvent, on_done: OnDone
 ) -> Executor:
-    """The local pool, or a Dask client for ``backend = "dask"`` (imported only then: ``[dask]`` is an extra)."""
-    execution = config.app.execution
-    if execution.backend == "dask":
-        from autoflow_watch.executor.dask_executor import DaskExecutor
-
-        assert execution.dask_scheduler is not None  # the config refuses dask without it
-        return DaskExecutor(pool_settings(config), execution.dask_scheduler, execution.dask_tls, on_event, on_done)
-    from autoflow_watch.executor.local import LocalExecutor
-
-    return LocalExecutor(pool_settings(config), config.app.paths.work, environment, on_event, on_done)
+    """The executor ``[execution] backend`` names in the registry (imported only then: ``[dask]`` is an extra)."""
+    factory = EXECUTORS[config.app.execution.backend].load()
+    executor: Executor = factory(ExecutorSetup(config, pool_settings(config), environment, on_event, on_done))
+    return executor
 
 
 def executor_changed(old: Config, new: Config) -> bool:

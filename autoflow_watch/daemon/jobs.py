@@ -12,7 +12,7 @@ from autoflow_watch.config.stencil import date_ranges, ranges_as_strings
 from autoflow_watch.executor.base import Hint, PoolSettings
 from autoflow_watch.executor.job import KernelProfile, NotebookJob, RunJob, SandboxSpec
 from autoflow_watch.secrets import TOKEN_ENV
-from autoflow_watch.store.records import Claim
+from autoflow_watch.vocabulary import Claim
 
 
 def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:

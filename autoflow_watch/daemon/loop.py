@@ -46,7 +46,7 @@ from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.outbox import clean_staging
 from autoflow_watch.store import Store
-from autoflow_watch.store.records import AttemptOutcome, RunState, StepState
+from autoflow_watch.vocabulary import AttemptOutcome, RunState, StepState
 
 log = get_logger("autoflow_watch.daemon")
 PLAN_EVERY_S = 15.0

@@ -6,6 +6,7 @@ from autoflow_watch.config import Config
 from autoflow_watch.logs import get_logger
 from autoflow_watch.planner import plan
 from autoflow_watch.store import Store
+from autoflow_watch.vocabulary import Requeue
 
 log = get_logger("autoflow_watch.planner")
 
@@ -26,7 +27,7 @@ def plan_and_apply(config: Config, store: Store) -> int:
     for name, dates in decision.rerun.items():
         outcome = store.runs.requeue(name, dates)
         for day, what in outcome.items():
-            if what in ("queued", "after-current-attempt"):
-                log.info("run.requeued_for_redelivery", workflow=name, reference_date=day.isoformat(), what=what)
+            if what in (Requeue.QUEUED, Requeue.AFTER_CURRENT_ATTEMPT):
+                log.info("run.requeued_for_redelivery", workflow=name, reference_date=day.isoformat(), what=what.value)
                 due += 1
     return due

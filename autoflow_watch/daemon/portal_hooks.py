@@ -14,7 +14,7 @@ from autoflow_watch.executor.params import run_parameters
 from autoflow_watch.publish.failure_page import FailureFacts, write_failure_page
 from autoflow_watch.publish.scraps import scalar_scraps
 from autoflow_watch.store import Store
-from autoflow_watch.store.records import AttemptResult
+from autoflow_watch.vocabulary import AttemptResult
 
 
 def record_scraps(store: Store, execution: Execution, log: Any) -> None:

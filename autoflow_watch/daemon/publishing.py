@@ -35,7 +35,7 @@ from autoflow_watch.publish.staged import (
 )
 from autoflow_watch.store import Store
 from autoflow_watch.store.fence import Fence, Permit, publish_permit, record_success
-from autoflow_watch.store.records import RunState
+from autoflow_watch.vocabulary import RunState
 
 log = get_logger("autoflow_watch.publishing")
 _TOLD_STAGED: set[str] = set()  # run ids whose report was said to wait for the store (this process)

@@ -16,7 +16,7 @@ from autoflow_watch import processes
 from autoflow_watch.logs import get_logger
 from autoflow_watch.publish.outbox import read_manifest
 from autoflow_watch.store import Store
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim, RunState
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptResult, Claim, RunState
 
 log = get_logger("autoflow_watch.recovery")
 

@@ -15,8 +15,9 @@ from autoflow_watch.config import Config
 from autoflow_watch.daemon.context import Context
 from autoflow_watch.daemon.health import Health
 from autoflow_watch.logs import get_logger
+from autoflow_watch.sources import registry
 from autoflow_watch.store import tallies
-from autoflow_watch.store.records import AttemptRecord, Claim, RunState
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptRecord, Claim, RunState
 
 log = get_logger("autoflow_watch.reporting")
 SHUTDOWN_WAIT_S = 5.0  # how long SIGTERM waits for notifications in flight
@@ -49,8 +50,8 @@ class Reporting:
             components=self._components,
             notifications=self._notification_counts,
         )
-        for source in ("inbox", *(["flowapi"] if config.app.flowapi else [])):
-            self.metrics.source_errors.labels(source)
+        for kind in registry.configured(config.app):  # every source's error series, at zero
+            self.metrics.source_errors.labels(kind.section)
         settings = config.app.metrics
         assert settings is not None
         if settings.listen:
@@ -112,7 +113,7 @@ class Reporting:
         record = self._ctx.store.runs.attempt(claim.run_id)
         if record is None:
             return
-        outcome = record.outcome.value
+        outcome = record.outcome
         if self.metrics is not None:
             finished = record.finished_at
             duration = finished - claim.started_at if finished is not None else None
@@ -124,14 +125,14 @@ class Reporting:
             if event is not None:
                 self.dispatcher.submit(event)
 
-    def _event(self, claim: Claim, state: RunState, record: AttemptRecord, outcome: str) -> Any:
+    def _event(self, claim: Claim, state: RunState, record: AttemptRecord, outcome: AttemptOutcome) -> Any:
         from autoflow_watch.notify import RunEvent, classify
         from autoflow_watch.notify.events import first_line
 
         previous = None
-        if outcome == "succeeded":
+        if outcome is AttemptOutcome.SUCCEEDED:
             previous = tallies.previous_counted_outcome(self._ctx.store.engine, claim.pk, claim.run_id)
-        kind = classify(outcome, state is RunState.DEAD, previous in ("failed", "expired"))
+        kind = classify(outcome, state is RunState.DEAD, previous is not None and previous.is_failure)
         if kind is None:
             return None
         workflow = self._ctx.config.workflows.get(claim.workflow)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from autoflow_watch.executor.events import RunEvent, StopReason
 from autoflow_watch.executor.job import KernelProfile, RunJob, WorkerResult
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptResult, Claim
+
+if TYPE_CHECKING:
+    from autoflow_watch.config import Config
 
 
 @dataclass
@@ -49,6 +52,17 @@ class Hint:
 
 OnEvent = Callable[[RunJob, RunEvent], None]
 OnDone = Callable[[Execution], None]
+
+
+@dataclass(frozen=True)
+class ExecutorSetup:
+    """What an executor's factory (a :data:`~autoflow_watch.extensions.EXECUTORS` entry) is given."""
+
+    config: Config
+    settings: PoolSettings
+    environment: Callable[[], dict[str, str]]  # the kernels' environment, read when a worker starts
+    on_event: OnEvent
+    on_done: OnDone
 
 
 class Executor(Protocol):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from autoflow_watch.executor.attempt import drive, notebook_logger
 from autoflow_watch.executor.base import Execution, OnDone, OnEvent, cut_short
 from autoflow_watch.executor.dask_task import (
     UPSTREAM_FOLDER,
@@ -32,14 +33,20 @@ from autoflow_watch.executor.dask_task import (
 )
 from autoflow_watch.executor.dask_wire import BadReturn, RefusedPickle, from_wire
 from autoflow_watch.executor.events import Message, RunEvent, StepChanged, StopReason
-from autoflow_watch.executor.job import NotebookJob, NotebookOutcome, RunJob, WorkerResult, kernel_log_path
+from autoflow_watch.executor.job import NotebookJob, RunJob, WorkerResult, kernel_log_path
+from autoflow_watch.executor.notebook_run import NotebookFailure
 from autoflow_watch.executor.params import notebook_parameters
+from autoflow_watch.executor.reports import render_reports
 from autoflow_watch.logs import bind_run, get_logger
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim, StepState
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptResult, Claim, StepState
 
 log = get_logger("autoflow_watch.executor")
 RENDER_LOCK = threading.Lock()
 ClientSource = Callable[[], Any]  # the connected distributed.Client, or None while the scheduler is away
+
+
+class _Stopped(Exception):
+    """The daemon stopped the attempt while it ran (its reason is the attempt's ``stop_reason``)."""
 
 
 class SchedulerLost(Exception):
@@ -64,6 +71,7 @@ class DaskAttempt:
         self._on_event, self._on_done = on_event, on_done
         self._lock = threading.Lock()
         self._future: Any = None
+        self._current: NotebookJob | None = None  # the notebook on the cluster now
         self._wake = threading.Event()
         self.stop_reason: StopReason | None = None
         self._timer = threading.Timer(job.run_timeout_s, self.stop, args=(StopReason.RUN_TIMEOUT,))
@@ -106,45 +114,41 @@ class DaskAttempt:
         self._on_done(execution)
 
     def _run(self) -> Execution:
-        from autoflow_watch.executor.run_steps import failed_result, notebook_logger, render_reports, source_digest
+        try:
+            result = drive(self.job, self, self._emit)
+        except SchedulerLost as error:
+            return self._given_back(str(error))
+        except WorkerLost as error:
+            assert self._current is not None
+            return self._worker_lost(self._current, error.message)
+        except _Stopped:
+            return cut_short(self.claim, self.job, self.stop_reason, [], time.time())
+        return self._execution(result)
 
-        job = self.job
-        work = Path(job.work_dir)
-        work.mkdir(parents=True, exist_ok=True)
-        result = WorkerResult(outcome=AttemptOutcome.SUCCEEDED)
-        for notebook in job.notebooks:
-            nb_log = notebook_logger(notebook)
-            digest = source_digest(notebook, nb_log)
-            self._emit(StepChanged(notebook.name, StepState.RUNNING))
-            try:
-                returned = self._run_on_cluster(notebook)
-            except SchedulerLost as error:
-                return self._given_back(str(error))
-            except WorkerLost as error:
-                return self._worker_lost(notebook, error.message)
-            if returned is None:  # stopped by the daemon
-                return cut_short(self.claim, job, self.stop_reason, [], time.time())
-            output = work / f"{notebook.name}.ipynb"
-            if returned.executed is not None:
-                output.write_bytes(returned.executed)
-            kernel_log_path(job.work_dir, notebook.name).write_bytes(returned.kernel_log)
-            nb_log.info("notebook.ran_on", worker=returned.worker, kernel_pid=returned.kernel_pid)
-            if returned.failure is not None:
-                from autoflow_watch.executor.notebook_run import NotebookFailure
+    # -- the driver's questions (:class:`~autoflow_watch.executor.attempt.NotebookPlace`) -----------------------
+    def run_notebook(self, index: int, notebook: NotebookJob, output: Path) -> float:
+        """The notebook's task on the cluster; its executed copy and kernel output written here."""
+        self._current = notebook
+        returned = self._run_on_cluster(notebook)
+        if returned is None:  # stopped by the daemon
+            raise _Stopped
+        if returned.executed is not None:
+            output.write_bytes(returned.executed)
+        kernel_log_path(self.job.work_dir, notebook.name).write_bytes(returned.kernel_log)
+        notebook_logger(notebook).info("notebook.ran_on", worker=returned.worker, kernel_pid=returned.kernel_pid)
+        if returned.failure is not None:
+            raise NotebookFailure(**returned.failure)
+        return returned.duration_s
 
-                failure = NotebookFailure(**returned.failure)
-                nb_log.warning("notebook.failed", error=str(failure), cell=failure.cell_index, worker=returned.worker)
-                self._emit(StepChanged(notebook.name, StepState.FAILED, error=str(failure)))
-                return self._execution(failed_result(result, job, notebook, output, failure, nb_log))
-            result.notebooks.append(NotebookOutcome(notebook.name, digest, returned.duration_s, str(output)))
-            self._emit(StepChanged(notebook.name, StepState.SUCCEEDED, duration_s=returned.duration_s))
-            nb_log.info("notebook.succeeded", duration_s=returned.duration_s, worker=returned.worker)
-        bind_run(notebook=None)
+    def failed(self, failure: NotebookFailure) -> None:
+        """Nothing to do here: the worker's kernel is gone with its task."""
+
+    def render(self, result: WorkerResult) -> WorkerResult:
+        """In the daemon, one attempt at a time (see the module's docstring)."""
         with RENDER_LOCK:
             if self.stop_reason is not None:
-                return cut_short(self.claim, job, self.stop_reason, [], time.time())
-            result = render_reports(job, result, self._emit_message)
-        return self._execution(result)
+                raise _Stopped
+            return render_reports(self.job, result, self._emit_message)
 
     def _run_on_cluster(self, notebook: NotebookJob) -> NotebookReturn | None:
         """Submit the notebook's task and wait for it; None when the daemon stopped the attempt meanwhile."""

@@ -12,13 +12,13 @@ import threading
 import time
 from typing import Any
 
-from autoflow_watch.executor.base import Execution, Hint, OnDone, OnEvent, PoolSettings
+from autoflow_watch.executor.base import Execution, ExecutorSetup, Hint, OnDone, OnEvent, PoolSettings
 from autoflow_watch.executor.dask_attempt import DaskAttempt
 from autoflow_watch.executor.dask_link import SchedulerLink
 from autoflow_watch.executor.events import StopReason
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.logs import get_logger
-from autoflow_watch.store.records import Claim
+from autoflow_watch.vocabulary import Claim
 
 log = get_logger("autoflow_watch.executor")
 
@@ -81,3 +81,10 @@ class DaskExecutor:
         finally:
             with self._lock:
                 self._attempts.pop(execution.job.run_id, None)
+
+
+def build(setup: ExecutorSetup) -> DaskExecutor:
+    """``backend = "dask"``: a client of the configured scheduler."""
+    execution = setup.config.app.execution
+    assert execution.dask_scheduler is not None  # the config refuses dask without it
+    return DaskExecutor(setup.settings, execution.dask_scheduler, execution.dask_tls, setup.on_event, setup.on_done)

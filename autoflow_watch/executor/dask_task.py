@@ -187,9 +187,10 @@ def forget_first_execution(client: Any, key: str) -> None:
 
 
 def _execute_in(folder: Path, outputs: Path, key: str, worker: Any, task: NotebookTask) -> dict[str, Any]:
+    from autoflow_watch.executor.kernel_start import adopt_log, with_start_retry
     from autoflow_watch.executor.notebook_run import NotebookFailure, execute
-    from autoflow_watch.executor.run_steps import adopt_log, looks_like_start_failure
     from autoflow_watch.executor.warm_kernels import WarmKernels
+    from autoflow_watch.logs import get_logger
 
     notebook, job, parameters = _lay_out(folder, task)
     job = dataclasses.replace(job, work_dir=str(outputs))
@@ -206,18 +207,22 @@ def _execute_in(folder: Path, outputs: Path, key: str, worker: Any, task: Notebo
     output = outputs / f"{notebook.name}.ipynb"
     started = time.monotonic()
     failure: NotebookFailure | None = None
+
+    def once() -> None:
+        kernel, _ = kernels.take(profile, token)
+        adopt_log(kernel, kernel_log_path(str(outputs), notebook.name))
+        failed = True
+        try:
+            execute(job, notebook, parameters, output, kernel.manager)
+            failed = False
+        finally:
+            kernels.discard(kernel, now=failed)
+
     try:
-        for chance in (1, 2):  # a kernel that fails to start is tried once more, as locally; cell errors are not
-            kernel, _ = kernels.take(profile, token)
-            adopt_log(kernel, kernel_log_path(str(outputs), notebook.name))
-            try:
-                execute(job, notebook, parameters, output, kernel.manager)
-                failure = None
-            except NotebookFailure as error:
-                failure = error
-            kernels.discard(kernel, now=failure is not None)
-            if failure is None or chance == 2 or failure.code_ran or not looks_like_start_failure(failure):
-                break
+        try:  # a kernel that fails to start is tried once more, as locally; cell errors are not
+            with_start_retry(once, get_logger("autoflow_watch.worker"))
+        except NotebookFailure as error:
+            failure = error
     finally:
         watch.stop()
         kernels.close()

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from autoflow_watch.executor.job import KernelProfile, RunJob, WorkerResult
-from autoflow_watch.store.records import StepState
+from autoflow_watch.vocabulary import StepState
 
 
 class StopReason(str, enum.Enum):

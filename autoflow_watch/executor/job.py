@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch.render.context import ReportContext
-from autoflow_watch.store.records import AttemptOutcome
+from autoflow_watch.vocabulary import AttemptOutcome
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from autoflow_watch.executor.base import Hint, OnDone, OnEvent, PoolSettings
+from autoflow_watch.executor.base import ExecutorSetup, Hint, OnDone, OnEvent, PoolSettings
 from autoflow_watch.executor.events import StopReason
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.executor.worker_handle import WorkerHandle
 from autoflow_watch.logs import get_logger
 from autoflow_watch.processes import alive
-from autoflow_watch.store.records import Claim
+from autoflow_watch.vocabulary import Claim
 
 log = get_logger("autoflow_watch.executor")
 WORKERS_FOLDER = ".workers"  # inside [paths] work: each worker's private folder (kernel logs before use)
@@ -167,3 +167,8 @@ def _remove_leftovers(root: Path) -> None:
         if match is not None and (match["host"] != host or alive(int(match["pid"]))):
             continue  # another host's daemon, or a live one here: its workers are using it
         shutil.rmtree(entry, ignore_errors=True)
+
+
+def build(setup: ExecutorSetup) -> LocalExecutor:
+    """``backend = "local"``: a pool of worker processes on this host."""
+    return LocalExecutor(setup.settings, setup.config.app.paths.work, setup.environment, setup.on_event, setup.on_done)

@@ -40,7 +40,7 @@ from autoflow_watch.executor.job import KernelProfile, WorkerResult
 from autoflow_watch.executor.warm_kernels import WarmKernels
 from autoflow_watch.logs import bind_run, configure, get_logger
 from autoflow_watch.secrets import TOKEN_ENV, register_secret
-from autoflow_watch.store.records import AttemptOutcome
+from autoflow_watch.vocabulary import AttemptOutcome
 
 log = get_logger("autoflow_watch.worker")
 

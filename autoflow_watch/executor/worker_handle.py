@@ -41,7 +41,7 @@ from autoflow_watch.executor.events import (
 )
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.logs import get_logger
-from autoflow_watch.store.records import AttemptResult, Claim
+from autoflow_watch.vocabulary import AttemptResult, Claim
 
 log = get_logger("autoflow_watch.executor")
 

@@ -19,9 +19,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from autoflow_watch.store import tallies
-from autoflow_watch.store.records import RunState
+from autoflow_watch.vocabulary import AttemptOutcome, RunState
 
-ATTEMPT_OUTCOMES = ("succeeded", "failed", "interrupted", "expired")
+ATTEMPT_OUTCOMES = tuple(o for o in AttemptOutcome if o is not AttemptOutcome.RUNNING)
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, float("inf"))
 
 
@@ -160,14 +160,14 @@ class Metrics:
         """Start every configured workflow's series at zero, so rate() and alerts see them at once."""
         for workflow in self._workflows():
             for outcome in ATTEMPT_OUTCOMES:
-                self.attempts.labels(workflow, outcome)
+                self.attempts.labels(workflow, outcome.value)
             self.duration.labels(workflow)
 
-    def observe_attempt(self, workflow: str, outcome: str, duration_s: float | None) -> None:
+    def observe_attempt(self, workflow: str, outcome: AttemptOutcome, duration_s: float | None) -> None:
         if outcome not in ATTEMPT_OUTCOMES:
             return
-        self.attempts.labels(workflow, outcome).inc()
-        if duration_s is not None and duration_s >= 0 and outcome != "interrupted":
+        self.attempts.labels(workflow, outcome.value).inc()
+        if duration_s is not None and duration_s >= 0 and outcome is not AttemptOutcome.INTERRUPTED:
             self.duration.labels(workflow).observe(duration_s)
 
     def observe_rejected_marker(self) -> None:

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from autoflow_watch.vocabulary import AttemptOutcome
+
 
 class EventKind(str, enum.Enum):
     """The run events ``[notify] on`` chooses from."""
@@ -20,16 +22,16 @@ class EventKind(str, enum.Enum):
         return self in (EventKind.FAILED, EventKind.DEAD)
 
 
-def classify(outcome: str, dead: bool, previous_failed: bool) -> EventKind | None:
+def classify(outcome: AttemptOutcome, dead: bool, previous_failed: bool) -> EventKind | None:
     """The event of an attempt that ended with ``outcome``; None for one given back (SIGTERM).
 
     ``dead``: the run has no attempt left; ``previous_failed``: the run's last counted attempt
     before this one failed or expired. A run that recovers is ``recovered``, never also
     ``succeeded``.
     """
-    if outcome == "succeeded":
+    if outcome is AttemptOutcome.SUCCEEDED:
         return EventKind.RECOVERED if previous_failed else EventKind.SUCCEEDED
-    if outcome in ("failed", "expired"):
+    if outcome.is_failure:
         return EventKind.DEAD if dead else EventKind.FAILED
     return None
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from autoflow_watch.store import schema
-from autoflow_watch.store.records import AttemptOutcome, AttemptRecord, AttemptResult
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptRecord, AttemptResult
 
 A = schema.attempts
 R = schema.runs

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, String, and_, case, ca
 
 from autoflow_watch.store import schema
 from autoflow_watch.store.attempts import AttemptJournal, this_holder
-from autoflow_watch.store.records import Claim, RunState
+from autoflow_watch.vocabulary import Claim, RunState
 
 R = schema.runs
 CANDIDATES = 20  # rows a compare-and-set claimer looks at per round

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, Insert, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from autoflow_watch.store import schema
-from autoflow_watch.store.records import Fact, FactChange, FactTimes
+from autoflow_watch.vocabulary import Fact, FactChange, FactTimes
 
 KEYS_PER_QUERY = 400  # (dataset, day) pairs per lookup: 800 bound parameters, under SQLite's old limit of 999
 

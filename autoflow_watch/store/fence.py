@@ -23,8 +23,8 @@ from datetime import timedelta
 from sqlalchemy import Connection, Engine, select, text
 
 from autoflow_watch.store import schema
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim, RunState
 from autoflow_watch.store.run_states import RunStateMachine, _next_state
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptResult, Claim, RunState
 
 R = schema.runs
 A = schema.attempts

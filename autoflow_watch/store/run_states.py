@@ -20,11 +20,11 @@ from sqlalchemy.exc import IntegrityError
 
 from autoflow_watch.store import claims, schema
 from autoflow_watch.store.attempts import AttemptJournal
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim, RunState, StepState
 from autoflow_watch.store.steps import StepJournal
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptResult, Claim, Requeue, RunState, StepState
 
 R = schema.runs
-FINISHED = (RunState.SUCCEEDED.value, RunState.DEAD.value, RunState.FAILED.value)
+FINISHED = (RunState.SUCCEEDED, RunState.DEAD, RunState.FAILED)
 
 
 def retry_delay(backoff: timedelta, attempt: int, rng: random.Random | None = None) -> float:
@@ -73,24 +73,26 @@ class RunStateMachine:
                 continue  # another planner (or daemon) created it first: that is the point
         return created
 
-    def requeue(self, workflow: str, dates: Iterable[dt.date], states: Iterable[str] = FINISHED) -> dict[dt.date, str]:
+    def requeue(
+        self, workflow: str, dates: Iterable[dt.date], states: Iterable[RunState] = FINISHED
+    ) -> dict[dt.date, Requeue]:
         """Make finished runs pending again with a fresh attempt budget.
 
         A running run is flagged instead, and requeued when its attempt ends. Returns what
-        happened per date: ``queued``, ``after-current-attempt``, ``missing`` or ``unchanged``.
+        happened per date.
         """
-        outcome: dict[dt.date, str] = {}
-        allowed = tuple(states)
+        outcome: dict[dt.date, Requeue] = {}
+        allowed = tuple(RunState(s).value for s in states)
         now = time.time()
         with self._engine.begin() as conn:
             for day in dates:
                 where = and_(R.c.workflow == workflow, R.c.reference_date == day.isoformat())
                 row = conn.execute(select(R.c.state).where(where).with_for_update()).first()
                 if row is None:
-                    outcome[day] = "missing"
+                    outcome[day] = Requeue.MISSING
                 elif row.state == RunState.RUNNING.value:
                     conn.execute(R.update().where(where).values(rerun_requested=1, updated_at=now))
-                    outcome[day] = "after-current-attempt"
+                    outcome[day] = Requeue.AFTER_CURRENT_ATTEMPT
                 elif row.state in allowed:
                     conn.execute(
                         R.update()
@@ -103,9 +105,9 @@ class RunStateMachine:
                             rerun_requested=0,
                         )
                     )
-                    outcome[day] = "queued"
+                    outcome[day] = Requeue.QUEUED
                 else:
-                    outcome[day] = "unchanged"
+                    outcome[day] = Requeue.UNCHANGED
         return outcome
 
     def claim_next(

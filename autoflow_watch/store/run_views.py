@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import Engine, func, select
 
 from autoflow_watch.store import schema
-from autoflow_watch.store.records import RunState, RunStatus
 from autoflow_watch.store.steps import StepJournal
+from autoflow_watch.vocabulary import RunState, RunStatus
 
 R = schema.runs
 

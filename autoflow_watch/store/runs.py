@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 from autoflow_watch.store.attempts import AttemptJournal
 from autoflow_watch.store.claims import new_run_id
 from autoflow_watch.store.portal import PortalRecords
-from autoflow_watch.store.records import AttemptRecord
 from autoflow_watch.store.run_states import FINISHED, RunStateMachine, retry_delay
 from autoflow_watch.store.run_views import RunViews
 from autoflow_watch.store.steps import StepJournal
+from autoflow_watch.vocabulary import AttemptRecord
 
 __all__ = ["FINISHED", "RunStore", "new_run_id", "retry_delay"]
 

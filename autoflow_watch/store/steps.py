@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, Engine, and_, select
 
 from autoflow_watch.store import schema
-from autoflow_watch.store.records import StepState, StepStatus
+from autoflow_watch.vocabulary import StepState, StepStatus
 
 S = schema.steps
 
@@ -62,5 +62,5 @@ class StepJournal:
         for start in range(0, len(run_ids), 500):
             chunk = list(run_ids[start : start + 500])
             for s in conn.execute(select(S).where(S.c.run_id.in_(chunk)).order_by(S.c.started_at)):
-                steps.setdefault(s.run_id, []).append(StepStatus(s.notebook, s.state, s.duration_s, s.error))
+                steps.setdefault(s.run_id, []).append(StepStatus(s.notebook, StepState(s.state), s.duration_s, s.error))
         return steps

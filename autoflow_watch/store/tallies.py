@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, select
 
 from autoflow_watch.store import schema
+from autoflow_watch.vocabulary import AttemptOutcome
 
 R = schema.runs
 A = schema.attempts
@@ -26,7 +27,7 @@ def last_success_by_workflow(engine: Engine) -> dict[str, float]:
     query = (
         select(R.c.workflow, func.max(A.c.finished_at))
         .join(R, R.c.id == A.c.run_pk)
-        .where(A.c.outcome == "succeeded", A.c.finished_at.is_not(None))
+        .where(A.c.outcome == AttemptOutcome.SUCCEEDED.value, A.c.finished_at.is_not(None))
         .group_by(R.c.workflow)
     )
     with engine.connect() as conn:
@@ -39,14 +40,18 @@ def facts_by_source(engine: Engine) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in conn.execute(select(F.c.source, func.count()).group_by(F.c.source))}
 
 
-def previous_counted_outcome(engine: Engine, run_pk: int, run_id: str) -> str | None:
+def previous_counted_outcome(engine: Engine, run_pk: int, run_id: str) -> AttemptOutcome | None:
     """The outcome of the run's last counted attempt before ``run_id`` (SIGTERM's are not counted)."""
     query = (
         select(A.c.outcome)
-        .where(A.c.run_pk == run_pk, A.c.run_id != run_id, A.c.outcome.not_in(("interrupted", "running")))
+        .where(
+            A.c.run_pk == run_pk,
+            A.c.run_id != run_id,
+            A.c.outcome.not_in([o.value for o in AttemptOutcome if not o.counts]),
+        )
         .order_by(A.c.started_at.desc())
         .limit(1)
     )
     with engine.connect() as conn:
         row = conn.execute(query).first()
-    return str(row[0]) if row is not None else None
+    return AttemptOutcome(row[0]) if row is not None else None

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flowapi"))
 from fake_flowapi import FakeFlowApi
 
 from autoflow_watch.config.model import FlowApiConfig
-from autoflow_watch.sources.flowapi import FlowApiSource
-from autoflow_watch.sources.flowapi_schedule import PollSchedule, next_scheduled_check
+from autoflow_watch.sources.flowapi.schedule import PollSchedule, next_scheduled_check
+from autoflow_watch.sources.flowapi.source import FlowApiSource
 
 
 def local(*args: int) -> float:

@@ -12,7 +12,7 @@ import pytest
 from faulty_project import drop_marker, single_notebook_project
 
 from autoflow_watch.config.model import FlowDbConfig
-from autoflow_watch.sources.flowdb_connect import connect_arguments
+from autoflow_watch.sources.flowdb.connect import connect_arguments
 
 
 @pytest.mark.e2e

@@ -14,8 +14,8 @@ from fake_flowapi import FakeFlowApi
 from flowapi_helpers import Captured, LoadWorkflows, MakeConfig
 
 from autoflow_watch.planner import plan
-from autoflow_watch.sources.flowapi import FlowApiSource
-from autoflow_watch.sources.flowapi_answer import facts_from_answer
+from autoflow_watch.sources.flowapi.answer import facts_from_answer
+from autoflow_watch.sources.flowapi.source import FlowApiSource
 from autoflow_watch.store import Fact, FactChange, RunState, Store
 
 D = dt.date
@@ -50,11 +50,11 @@ def test_every_type_the_server_lists_becomes_a_dataset(
         "topups": ["2026-11-20"],
         "location_updates": ["2026-11-24"],
     }
-    source = FlowApiSource(make_config(), store.facts.record_many)
+    source = FlowApiSource(make_config(), store.facts.record_batch)
 
     outcome = source.poll_once()
 
-    assert outcome.ok and outcome.kind is None
+    assert outcome.ok and outcome.failure is None
     assert outcome.datasets == ("calls", "location_updates", "mds", "sms", "topups")
     assert outcome.facts == outcome.new_facts == 5
     assert store.facts.dates_by_dataset() == {
@@ -78,7 +78,7 @@ def test_union_over_types_each_workflow_chooses_its_datasets(
         + workflow_toml("sms-only", ["sms"])
         + workflow_toml("both", ["calls", "sms"])
     )
-    FlowApiSource(make_config(), store.facts.record_many).poll_once()
+    FlowApiSource(make_config(), store.facts.record_batch).poll_once()
 
     assert planned(workflows, store) == {
         "calls-only": [D(2026, 11, 1), D(2026, 11, 2)],
@@ -91,7 +91,7 @@ def test_dataset_a_workflow_waits_for_but_server_does_not_list_warns_once(
     fake_flowapi: FakeFlowApi, make_config: MakeConfig, store: Store, captured: Captured
 ) -> None:
     wanted = {"daily": ["calls", "mds"], "weekly": ["mds"]}
-    source = FlowApiSource(make_config(), store.facts.record_many, wanted=wanted)
+    source = FlowApiSource(make_config(), store.facts.record_batch, wanted=wanted)
 
     source.poll_once()
     source.poll_once()
@@ -116,7 +116,7 @@ def test_earliest_date_and_stencil_filter_reference_dates(
     workflows = load_workflows(
         workflow_toml("three-days", ["calls"], "date_stencil = [[-2, 1]]\nearliest_date = 2026-11-01\n")
     )
-    FlowApiSource(make_config(), store.facts.record_many).poll_once()
+    FlowApiSource(make_config(), store.facts.record_batch).poll_once()
 
     # 11-01 needs 10-30..11-01 (all there), 11-02 and 11-03 likewise; 11-05 lacks 11-04;
     # 10-31 and earlier are before earliest_date.
@@ -129,7 +129,7 @@ def test_second_poll_plans_only_the_new_date(
     workflows = load_workflows(workflow_toml("daily", ["calls"]))
     fake_flowapi.dates = {"calls": ["2026-11-23"]}
     prompts: list[int] = []
-    source = FlowApiSource(make_config(), store.facts.record_many, on_new_facts=lambda: prompts.append(1))
+    source = FlowApiSource(make_config(), store.facts.record_batch, on_new_facts=lambda: prompts.append(1))
 
     first = source.poll_once()
     runs = {("daily", day): (RunState.PENDING, None) for day in planned(workflows, store)["daily"]}
@@ -147,7 +147,7 @@ def test_fact_from_inbox_and_flowapi_for_same_day_is_one_fact(
 ) -> None:
     store.facts.record(Fact("calls", D(2026, 11, 24), "inbox", {"rows": 10}))
     fake_flowapi.dates = {"calls": ["2026-11-24"]}
-    source = FlowApiSource(make_config(), store.facts.record_many)
+    source = FlowApiSource(make_config(), store.facts.record_batch)
 
     outcome = source.poll_once()
 
@@ -182,7 +182,7 @@ def test_invalid_dates_and_dataset_names_are_skipped_with_one_warning_each(
         "x" * 65: ["2026-11-24"],
         "sms": "2026-11-24",
     }
-    source = FlowApiSource(make_config(), store.facts.record_many)
+    source = FlowApiSource(make_config(), store.facts.record_batch)
 
     outcome = source.poll_once()
     source.poll_once()  # the same oddities again: not warned twice
@@ -203,7 +203,7 @@ def test_an_answer_that_is_not_an_object_is_a_bad_response(fake_flowapi: FakeFlo
     for body in ('{"available_dates": ["calls"]}', '{"available_dates": null}', '{"dates": {}}', "[1, 2]", '"x"'):
         fake_flowapi.set_raw(200, body)
         outcome = source.poll_once()
-        assert (outcome.ok, outcome.kind) == (False, "bad_response"), body
+        assert (outcome.ok, outcome.failure) == (False, "bad_response"), body
 
 
 def test_facts_from_answer_is_strict_about_dates() -> None:

@@ -14,8 +14,8 @@ from fake_flowapi import FakeFlowApi
 from flowapi_helpers import Captured, MakeConfig
 
 from autoflow_watch.config.model import FlowApiConfig
-from autoflow_watch.sources import flowapi_report
-from autoflow_watch.sources.flowapi import FlowApiSource, PollOutcome
+from autoflow_watch.sources import outage
+from autoflow_watch.sources.flowapi.source import FlowApiSource, PollOutcome
 from autoflow_watch.store import Fact
 
 
@@ -34,7 +34,7 @@ def test_server_error_is_logged_retried_and_source_recovers(
     fake_flowapi.set_mode("ok")
     recovered = source.poll_once()
 
-    assert (failed.ok, failed.kind, failed.facts) == (False, "server_error", 0)
+    assert (failed.ok, failed.failure, failed.facts) == (False, "server_error", 0)
     assert "HTTP 500" in failed.message
     assert recovered.ok and recovered.facts == 3 and len(recorded) == 3
     [event] = captured.named("flowapi.poll.failed")
@@ -54,7 +54,7 @@ def test_hung_flowapi_times_out_and_source_keeps_polling(fake_flowapi: FakeFlowA
     fake_flowapi.set_mode("ok")
     after = source.poll_once()
 
-    assert outcome.kind == "timeout" and "timed out" in outcome.message
+    assert outcome.failure == "timeout" and "timed out" in outcome.message
     assert 0.9 <= blocked < 1 + 2
     assert after.ok and after.facts == 3
 
@@ -70,8 +70,8 @@ def test_trickling_flowapi_is_cut_off_at_the_hard_deadline(fake_flowapi: FakeFlo
     blocked = time.monotonic() - started
     again = source.poll_once()
 
-    assert outcome.kind == "timeout" and blocked < 1 + 2
-    assert again.kind == "timeout" and "still not returned" in again.message
+    assert outcome.failure == "timeout" and blocked < 1 + 2
+    assert again.failure == "timeout" and "still not returned" in again.message
     assert len(fake_flowapi.seen()) == 1  # no pile-up of abandoned requests
 
 
@@ -87,7 +87,7 @@ def test_unauthorized_is_said_plainly_once_and_again_when_it_changes(
     fake_flowapi.set_mode("unauthorized")
     source.poll_once()
 
-    assert {o.kind for o in outcomes} == {"unauthorized"}
+    assert {o.failure for o in outcomes} == {"unauthorized"}
     assert kinds(captured, "error") == ["unauthorized", "unauthorized"]  # first time, and after recovering
     assert kinds(captured, "debug") == ["unauthorized", "unauthorized"]  # the repeats
     assert "HTTP 401: Token has expired" in outcomes[0].message and str(token_file) in outcomes[0].message
@@ -100,7 +100,7 @@ def test_a_lasting_failure_is_reminded_not_repeated(
     source = FlowApiSource(make_config(), lambda facts: None)
     fake_flowapi.set_mode("server_error")
     source.poll_once()
-    monkeypatch.setattr(flowapi_report, "REMIND_EVERY_S", 0.0)  # as if an hour had passed
+    monkeypatch.setattr(outage, "REMIND_EVERY_S", 0.0)  # as if an hour had passed
 
     source.poll_once()
 
@@ -114,7 +114,7 @@ def test_expired_token_says_when_it_expired(fake_flowapi: FakeFlowApi, make_conf
 
     outcome = source.poll_once()
 
-    assert outcome.kind == "unauthorized"
+    assert outcome.failure == "unauthorized"
     assert "expired at" in outcome.message and "no restart needed" in outcome.message
 
 
@@ -126,7 +126,7 @@ def test_forbidden_is_reported_as_forbidden(
 
     outcome = source.poll_once()
 
-    assert outcome.kind == "forbidden" and "HTTP 403" in outcome.message
+    assert outcome.failure == "forbidden" and "HTTP 403" in outcome.message
     assert kinds(captured, "error") == ["forbidden"]
 
 
@@ -135,12 +135,12 @@ def test_bad_json_and_unexpected_statuses_are_bad_responses(fake_flowapi: FakeFl
     results = {}
     for mode in ("malformed", "not_json"):
         fake_flowapi.set_mode(mode)
-        results[mode] = source.poll_once().kind
+        results[mode] = source.poll_once().failure
     for status in (302, 404, 418):
         fake_flowapi.set_raw(status, b"{}")
-        results[str(status)] = source.poll_once().kind
+        results[str(status)] = source.poll_once().failure
     fake_flowapi.set_raw(503, b"<html>busy</html>")
-    results["503"] = source.poll_once().kind
+    results["503"] = source.poll_once().failure
 
     assert results == {
         "malformed": "bad_response",
@@ -161,8 +161,8 @@ def test_error_bodies_are_read_only_in_part_and_only_their_msg_is_kept(
     fake_flowapi.set_raw(502, json.dumps({"msg": "upstream\nflowdb down", "trace": "secret internals"}))
     small = source.poll_once()
 
-    assert (huge.kind, huge.message) == ("server_error", "FlowAPI failed (HTTP 500)")
-    assert (small.kind, small.message) == ("server_error", "FlowAPI failed (HTTP 502: upstream flowdb down)")
+    assert (huge.failure, huge.message) == ("server_error", "FlowAPI failed (HTTP 500)")
+    assert (small.failure, small.message) == ("server_error", "FlowAPI failed (HTTP 502: upstream flowdb down)")
 
 
 def test_refused_connection_is_reported_as_refused(make_config: MakeConfig) -> None:
@@ -173,7 +173,7 @@ def test_refused_connection_is_reported_as_refused(make_config: MakeConfig) -> N
 
         outcome = source.poll_once()
 
-    assert outcome.kind == "refused" and "Connection refused" in outcome.message
+    assert outcome.failure == "refused" and "Connection refused" in outcome.message
 
 
 def test_failing_store_is_reported_and_does_not_raise(fake_flowapi: FakeFlowApi, make_config: MakeConfig) -> None:
@@ -182,7 +182,7 @@ def test_failing_store_is_reported_and_does_not_raise(fake_flowapi: FakeFlowApi,
 
     outcome = FlowApiSource(make_config(), broken).poll_once()
 
-    assert outcome.kind == "store_error" and "database is locked" in outcome.message
+    assert outcome.failure == "store_error" and "database is locked" in outcome.message
 
 
 def test_backoff_doubles_from_small_and_is_capped_at_poll_interval(
@@ -304,7 +304,7 @@ def test_token_never_appears_in_logs_warnings_output_or_outcomes(
     token_file.write_text(fake_flowapi.make_token(sub=None))
     outcomes.append(source.poll_once())
 
-    assert [o.kind for o in outcomes[-2:]] == ["token", "token"]
+    assert [o.failure for o in outcomes[-2:]] == ["token", "token"]
     assert all(r.bearer == token for r in fake_flowapi.seen())  # it was really used...
     text = captured.everything() + repr(outcomes)
     assert len(captured.events) > 10 and len(captured.records) > 10  # ...and there was output to search
@@ -319,7 +319,7 @@ def test_missing_token_is_a_token_error_and_sends_nothing(fake_flowapi: FakeFlow
 
     outcome = source.poll_once()
 
-    assert outcome.kind == "token" and "NO_SUCH_VARIABLE_FOR_TEST" in outcome.message
+    assert outcome.failure == "token" and "NO_SUCH_VARIABLE_FOR_TEST" in outcome.message
     assert fake_flowapi.seen() == []  # no request without a token
 
 
@@ -330,7 +330,7 @@ def test_an_endless_answer_without_content_length_is_cut_at_16_mib_and_the_sourc
     source = FlowApiSource(make_config(timeout="60s"), lambda facts: None)
     fake_flowapi.set_mode("endless")
     endless = source.poll_once()
-    assert endless.kind == "bad_response" and f"over the {16 * 1024 * 1024} byte limit" in endless.message
+    assert endless.failure == "bad_response" and f"over the {16 * 1024 * 1024} byte limit" in endless.message
     assert fake_flowapi.endless_sent < 32 * 1024 * 1024, "the client stopped reading soon after the limit"
     fake_flowapi.set_mode("ok")
     assert source.poll_once().ok

@@ -11,7 +11,7 @@ from fake_flowapi import FakeFlowApi
 from flowapi_helpers import Captured
 
 from autoflow_watch.config.model import FlowApiConfig
-from autoflow_watch.sources.flowapi import FlowApiSource
+from autoflow_watch.sources.flowapi.source import FlowApiSource
 
 pytestmark = pytest.mark.server  # a TLS FlowAPI on 127.0.0.1
 
@@ -35,7 +35,7 @@ def poll(server: FakeFlowApi, tmp_path: Path, ssl_certificate: bool | Path) -> t
     token_file.write_text(server.make_token())
     config = FlowApiConfig(url=server.url, token_file=token_file, timeout="30s", ssl_certificate=ssl_certificate)
     outcome = FlowApiSource(config, lambda facts: None).poll_once()
-    return outcome.kind, outcome.message
+    return outcome.failure, outcome.message
 
 
 def test_https_with_the_configured_ca_file_works(self_signed: tuple[Path, Path], tmp_path: Path) -> None:

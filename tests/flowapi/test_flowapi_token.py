@@ -10,8 +10,8 @@ from fake_flowapi import FakeFlowApi
 from flowapi_helpers import Captured, MakeConfig
 
 from autoflow_watch.config.model import FlowApiConfig
-from autoflow_watch.sources.flowapi import FlowApiSource, FlowApiTokenError, read_token
-from autoflow_watch.sources.flowapi_token import TokenCache, scrub
+from autoflow_watch.sources.flowapi.source import FlowApiSource, FlowApiTokenError, read_token
+from autoflow_watch.sources.flowapi.token import TokenCache, scrub
 
 
 def config_with_file(path: Path) -> FlowApiConfig:
@@ -142,7 +142,7 @@ def test_revoked_token_recovers_after_rotation(
     token_file.write_text(fake_flowapi.make_token())
     accepted = source.poll_once()
 
-    assert refused.kind == "unauthorized" and "Signature verification failed" in refused.message
+    assert refused.failure == "unauthorized" and "Signature verification failed" in refused.message
     assert accepted.ok
 
 

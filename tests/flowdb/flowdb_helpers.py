@@ -21,7 +21,7 @@ from private_postgres import PrivatePostgres, postgres_bin
 from sqlalchemy.engine import URL, make_url
 
 from autoflow_watch.config.model import FlowDbConfig
-from autoflow_watch.sources.flowdb_rows import notify_sql
+from autoflow_watch.sources.flowdb.rows import notify_sql
 
 REPO = Path(__file__).resolve().parents[2]
 MakeConfig = Callable[..., FlowDbConfig]
@@ -139,7 +139,7 @@ class RecordingStore:
 
     def __call__(self, facts: list[Any]) -> Any:
         self.batches.append(facts)
-        return self.store.facts.record_many(facts)
+        return self.store.facts.record_batch(facts)
 
 
 def named(events: list[Any], name: str) -> list[Any]:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from flowdb_helpers import FlowDb, MakeConfig, RecordingStore, named
 
-from autoflow_watch.sources.flowdb import FlowDbSource
-from autoflow_watch.sources.flowdb_connect import FlowDbFailure
+from autoflow_watch.sources.flowdb.source import FlowDbSource
+from autoflow_watch.sources.source import PollFailure
 from autoflow_watch.store import Store
-from autoflow_watch.store.records import Fact, FactChange
+from autoflow_watch.vocabulary import Fact, FactChange
 
 pytestmark = pytest.mark.postgres
 D = dt.date
@@ -44,7 +44,7 @@ def test_quarantined_and_archived_rows_are_not_available(flowdb: FlowDb, make_co
     flowdb.insert("calls", D(2026, 11, 24), state="quarantine")
     flowdb.insert("calls", D(2026, 11, 23), state="archive")
 
-    outcome = FlowDbSource(make_config(), store.facts.record_many).poll_once()
+    outcome = FlowDbSource(make_config(), store.facts.record_batch).poll_once()
 
     assert (outcome.ok, outcome.facts) == (True, 0)
     assert store.facts.count() == 0
@@ -78,7 +78,7 @@ def test_odd_rows_are_skipped_with_one_warning_each(
     flowdb.insert("sms", None)
     flowdb.insert("sms", "infinity")
     flowdb.insert("sms", "0044-03-15 BC")
-    source = FlowDbSource(make_config(), store.facts.record_many)
+    source = FlowDbSource(make_config(), store.facts.record_batch)
 
     outcome = source.poll_once()
     source.poll_once()  # the same rows again: not warned twice
@@ -95,7 +95,7 @@ def test_a_reader_with_only_select_is_enough(flowdb: FlowDb, make_config: MakeCo
     flowdb.insert("calls", D(2026, 11, 24))
     reader = flowdb.create_reader()
 
-    outcome = FlowDbSource(make_config(url=flowdb.config_url(reader)), store.facts.record_many).poll_once()
+    outcome = FlowDbSource(make_config(url=flowdb.config_url(reader)), store.facts.record_batch).poll_once()
 
     assert (outcome.ok, outcome.facts) == (True, 1)
 
@@ -106,11 +106,11 @@ def test_a_role_without_select_is_one_clear_error_however_often_it_is_retried(
     reader = flowdb.create_reader(can_select=False)
     failed: list[bool] = []
     config = make_config(url=flowdb.config_url(reader))
-    source = FlowDbSource(config, store.facts.record_many, on_failed_poll=lambda: failed.append(True))
+    source = FlowDbSource(config, store.facts.record_batch, on_failed_poll=lambda: failed.append(True))
 
     outcomes = [source.poll_once() for _ in range(3)]
 
-    assert {(o.ok, o.failure) for o in outcomes} == {(False, FlowDbFailure.NO_PRIVILEGE)}
+    assert {(o.ok, o.failure) for o in outcomes} == {(False, PollFailure.NO_PRIVILEGE)}
     assert len(failed) == 3, "each failed poll counts (autoflow_watch_source_errors)"
     [error] = [e for e in named(events, "flowdb.unavailable") if e["log_level"] == "error"]
     assert error["kind"] == "no_privilege" and "permission denied" in error["error"]
@@ -119,13 +119,13 @@ def test_a_role_without_select_is_one_clear_error_however_often_it_is_retried(
 
 def test_a_slow_flowdb_times_out_and_recovers(flowdb: FlowDb, make_config: MakeConfig, store: Store, events: list):
     flowdb.insert("calls", D(2026, 11, 24))
-    source = FlowDbSource(make_config(timeout="1s"), store.facts.record_many)
+    source = FlowDbSource(make_config(timeout="1s"), store.facts.record_batch)
     with flowdb.connect() as locker, locker.transaction():
         locker.execute("LOCK TABLE etl.etl_records IN ACCESS EXCLUSIVE MODE")
         slow = source.poll_once()
     recovered = source.poll_once()
 
-    assert (slow.ok, slow.failure) == (False, FlowDbFailure.TIMEOUT)
+    assert (slow.ok, slow.failure) == (False, PollFailure.TIMEOUT)
     assert slow.duration_s < 30
     assert (recovered.ok, recovered.facts) == (True, 1)
     assert [e["kind"] for e in named(events, "flowdb.unavailable")] == ["timeout"]
@@ -136,16 +136,16 @@ def test_a_database_without_etl_records_says_so(flowdb: FlowDb, make_config: Mak
     with flowdb.connect() as conn:
         conn.execute("DROP SCHEMA etl CASCADE")
 
-    outcome = FlowDbSource(make_config(), store.facts.record_many).poll_once()
+    outcome = FlowDbSource(make_config(), store.facts.record_batch).poll_once()
 
-    assert (outcome.ok, outcome.failure) == (False, FlowDbFailure.NO_TABLE)
+    assert (outcome.ok, outcome.failure) == (False, PollFailure.NO_TABLE)
 
 
 def test_a_marker_for_a_day_flowdb_reported_first_is_a_confirmation(
     flowdb: FlowDb, make_config: MakeConfig, store: Store
 ):
     flowdb.insert("calls", D(2026, 11, 24))
-    FlowDbSource(make_config(), store.facts.record_many).poll_once()
+    FlowDbSource(make_config(), store.facts.record_batch).poll_once()
 
     marker = Fact("calls", D(2026, 11, 24), "inbox", {"rows": 1}, delivery_key="calls_2026-11-24.ready@1")
 

@@ -15,7 +15,7 @@ import pytest
 from daemon_process import wait_for
 from flowdb_helpers import REPO, FlowDb, MakeConfig, RecordingStore, named
 
-from autoflow_watch.sources.flowdb import FlowDbSource
+from autoflow_watch.sources.flowdb.source import FlowDbSource
 from autoflow_watch.store import Store
 
 pytestmark = pytest.mark.postgres
@@ -52,7 +52,9 @@ def test_with_the_trigger_a_new_day_is_recorded_at_once_although_the_poll_is_ten
     flowdb.install_trigger()
     prompts: list[float] = []
     source = FlowDbSource(
-        make_config(poll_interval="10m"), store.facts.record_many, on_new_facts=lambda: prompts.append(time.monotonic())
+        make_config(poll_interval="10m"),
+        store.facts.record_batch,
+        on_new_facts=lambda: prompts.append(time.monotonic()),
     )
     with running(source):
         wait_for(lambda: mode_lines(events), 30, what="the first poll")
@@ -71,7 +73,7 @@ def test_with_the_trigger_a_new_day_is_recorded_at_once_although_the_poll_is_ten
 def test_without_the_trigger_it_polls_and_says_so_once(
     flowdb: FlowDb, make_config: MakeConfig, store: Store, events: list
 ):
-    source = FlowDbSource(make_config(poll_interval="1s"), store.facts.record_many)
+    source = FlowDbSource(make_config(poll_interval="1s"), store.facts.record_batch)
     with running(source):
         wait_for(lambda: mode_lines(events), 30, what="the first poll")
         flowdb.insert("calls", D(2026, 11, 24))
@@ -84,7 +86,7 @@ def test_without_the_trigger_it_polls_and_says_so_once(
 
 def test_listen_false_polls_even_with_the_trigger(flowdb: FlowDb, make_config: MakeConfig, store: Store, events: list):
     flowdb.install_trigger()
-    source = FlowDbSource(make_config(listen=False, poll_interval="10m"), store.facts.record_many)
+    source = FlowDbSource(make_config(listen=False, poll_interval="10m"), store.facts.record_batch)
     with running(source):
         wait_for(lambda: mode_lines(events), 30, what="the first poll")
         flowdb.insert("calls", D(2026, 11, 24))
@@ -100,7 +102,7 @@ def test_a_notify_from_anyone_else_is_only_a_prompt_and_invents_nothing(
 ):
     flowdb.install_trigger()
     flowdb.insert("calls", D(2026, 11, 23), state="quarantine")
-    source = FlowDbSource(make_config(), store.facts.record_many)
+    source = FlowDbSource(make_config(), store.facts.record_batch)
     with running(source):
         wait_for(lambda: mode_lines(events), 30, what="the first poll")
         with flowdb.connect() as conn:
@@ -149,7 +151,7 @@ def test_a_notify_flood_is_coalesced_into_a_bounded_poll_rate_and_a_new_day_stil
 ):
     """Issue 19, item 9: anyone may NOTIFY the channel; a flood costs at most about one poll a second."""
     flowdb.install_trigger()
-    source = FlowDbSource(make_config(poll_interval="10m"), store.facts.record_many)
+    source = FlowDbSource(make_config(poll_interval="10m"), store.facts.record_batch)
     flooding = threading.Event()
     sent = [0]
 

@@ -10,8 +10,8 @@ from flowdb_helpers import FlowDb, named
 
 from autoflow_watch.config.model import FlowDbConfig
 from autoflow_watch.secrets import redact
-from autoflow_watch.sources.flowdb import FlowDbSource
-from autoflow_watch.sources.flowdb_connect import FlowDbFailure
+from autoflow_watch.sources.flowdb.source import FlowDbSource
+from autoflow_watch.sources.source import PollFailure
 from autoflow_watch.store import Store
 
 pytestmark = pytest.mark.postgres
@@ -42,7 +42,7 @@ def test_the_password_file_opens_flowdb_and_the_password_is_in_no_event(
     secret = tmp_path / "flowdb-password"
     secret.write_text(PASSWORD + "\n")
 
-    outcome = FlowDbSource(config(scram_flowdb, reader, secret), store.facts.record_many).poll_once()
+    outcome = FlowDbSource(config(scram_flowdb, reader, secret), store.facts.record_batch).poll_once()
 
     assert (outcome.ok, outcome.facts) == (True, 1)
     assert PASSWORD not in repr(events)
@@ -54,13 +54,13 @@ def test_a_wrong_password_is_one_error_and_a_corrected_file_is_used_without_a_re
 ):
     secret = tmp_path / "flowdb-password"
     secret.write_text(WRONG + "\n")
-    source = FlowDbSource(config(scram_flowdb, reader, secret), store.facts.record_many)
+    source = FlowDbSource(config(scram_flowdb, reader, secret), store.facts.record_batch)
 
     refused = [source.poll_once() for _ in range(3)]
     secret.write_text(PASSWORD + "\n")
     fixed = source.poll_once()
 
-    assert {(o.ok, o.failure) for o in refused} == {(False, FlowDbFailure.REFUSED)}
+    assert {(o.ok, o.failure) for o in refused} == {(False, PollFailure.REFUSED)}
     assert "password authentication failed" in refused[0].message
     [error] = [e for e in named(events, "flowdb.unavailable") if e["log_level"] != "debug"]
     assert (error["log_level"], error["kind"]) == ("error", "refused")
@@ -72,16 +72,16 @@ def test_a_wrong_password_is_one_error_and_a_corrected_file_is_used_without_a_re
 def test_a_missing_password_file_is_named_in_the_error(scram_flowdb: FlowDb, reader: str, tmp_path: Path, store: Store):
     secret = tmp_path / "nowhere" / "flowdb-password"
 
-    outcome = FlowDbSource(config(scram_flowdb, reader, secret), store.facts.record_many).poll_once()
+    outcome = FlowDbSource(config(scram_flowdb, reader, secret), store.facts.record_batch).poll_once()
 
-    assert (outcome.ok, outcome.failure) == (False, FlowDbFailure.PASSWORD_FILE)
+    assert (outcome.ok, outcome.failure) == (False, PollFailure.PASSWORD_FILE)
     assert str(secret) in outcome.message and "does not exist" in outcome.message
 
 
 def test_without_a_password_the_server_refuses_clearly(scram_flowdb: FlowDb, reader: str, store: Store, monkeypatch):
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setenv("PGPASSFILE", "/nonexistent/pgpass")
-    outcome = FlowDbSource(FlowDbConfig(url=scram_flowdb.config_url(reader)), store.facts.record_many).poll_once()
+    outcome = FlowDbSource(FlowDbConfig(url=scram_flowdb.config_url(reader)), store.facts.record_batch).poll_once()
 
-    assert (outcome.ok, outcome.failure) == (False, FlowDbFailure.REFUSED)
+    assert (outcome.ok, outcome.failure) == (False, PollFailure.REFUSED)
     assert "no password supplied" in outcome.message

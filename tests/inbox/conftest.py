@@ -13,7 +13,7 @@ import structlog
 from inbox_helpers import Logs, StartInbox
 
 from autoflow_watch.config.model import InboxConfig
-from autoflow_watch.sources.inbox import InboxSource
+from autoflow_watch.sources.inbox.source import InboxSource
 from autoflow_watch.store import Store
 
 

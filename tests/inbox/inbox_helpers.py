@@ -16,7 +16,7 @@ from typing import Any
 from daemon_process import DaemonProcess, wait_for
 from project_files import PATHS_TOML
 
-from autoflow_watch.sources.inbox import InboxSource
+from autoflow_watch.sources.inbox.source import InboxSource
 from autoflow_watch.store import Store
 
 StartInbox = Callable[..., InboxSource]

@@ -59,7 +59,7 @@ import json, sys
 from datetime import timedelta
 from pathlib import Path
 from autoflow_watch.config.model import InboxConfig
-from autoflow_watch.sources.inbox import InboxSource
+from autoflow_watch.sources.inbox.source import InboxSource
 from autoflow_watch.store import Store
 store = Store(sys.argv[2])
 source = InboxSource(Path(sys.argv[1]), InboxConfig(settle=timedelta(0)), store.facts.record_batch)

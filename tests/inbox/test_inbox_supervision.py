@@ -14,8 +14,8 @@ from daemon_process import wait_for
 from inbox_helpers import Logs, StartInbox, entries, fact_of, marker_name, wait_fact
 from sqlalchemy.exc import OperationalError
 
-from autoflow_watch.sources import inbox as inbox_module
-from autoflow_watch.sources.inbox import InboxSource
+from autoflow_watch.sources.inbox import source as inbox_module
+from autoflow_watch.sources.inbox.source import InboxSource
 from autoflow_watch.store import Fact, FactChange, Store
 
 

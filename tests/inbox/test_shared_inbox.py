@@ -18,8 +18,8 @@ from inbox_helpers import Logs, entries, marker_name
 from shared_postgres import empty_postgres
 
 from autoflow_watch.config.model import InboxConfig
-from autoflow_watch.sources.inbox import InboxSource
-from autoflow_watch.sources.quarantine import InboxFolders, MovedElsewhere, move_to
+from autoflow_watch.sources.inbox.quarantine import InboxFolders, MovedElsewhere, move_to
+from autoflow_watch.sources.inbox.source import InboxSource
 from autoflow_watch.store import Store
 
 pytestmark = pytest.mark.postgres

@@ -20,6 +20,7 @@ import structlog
 from autoflow_watch.daemon.health import Health, WatchdogPinger
 from autoflow_watch.daemon.notify import Notifier
 from autoflow_watch.daemon.sources import Sources
+from autoflow_watch.sources import registry
 
 PERIOD = 0.05
 
@@ -103,12 +104,22 @@ def test_a_health_check_that_raises_counts_as_stuck() -> None:
     assert health.unhealthy() == ["flowapi"]
 
 
-def test_the_daemon_watches_the_inbox_watcher_and_the_flowapi_poller() -> None:
-    """Sources hands the daemon a check for each running source, which it registers with Health."""
-    sources = Sources(SimpleNamespace())  # type: ignore[arg-type]
-    sources.inbox = SimpleNamespace(running=True, healthy=lambda: False)  # type: ignore[assignment]
-    sources.flowapi = SimpleNamespace(healthy=lambda: False)  # type: ignore[assignment]
-    sources._threads.append(threading.Thread(target=lambda: None))  # the poller thread of start()
+def test_the_daemon_watches_every_running_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sources hands the daemon a check for each running source of the registry, which it registers with Health."""
+    stuck = SimpleNamespace(running=True, healthy=lambda: False, start=lambda: None)
+    not_started = SimpleNamespace(running=False, healthy=lambda: False, start=lambda: None)
+    monkeypatch.setattr(registry, "SOURCES", {})
+    registry.register("inbox", lambda ctx: stuck, lambda app: True)  # type: ignore[arg-type,return-value]
+    registry.register("flowapi", lambda ctx: stuck, lambda app: True)  # type: ignore[arg-type,return-value]
+    registry.register("idle", lambda ctx: not_started, lambda app: True)  # type: ignore[arg-type,return-value]
+    registry.register("absent", lambda ctx: stuck, lambda app: False)  # type: ignore[arg-type,return-value]
+    ctx = SimpleNamespace(
+        config=SimpleNamespace(app=None, workflows={}),
+        store=SimpleNamespace(facts=SimpleNamespace(record_batch=list)),
+        prompt_planning=lambda: None,
+    )
+    sources = Sources(ctx)  # type: ignore[arg-type]
+    sources.start(once=False)
     checks = sources.health_checks()
     assert sorted(checks) == ["flowapi", "inbox"]
     assert not any(check() for check in checks.values())

@@ -14,7 +14,7 @@ from autoflow_watch.daemon.publishing import finish_staged
 from autoflow_watch.publish.outbox import read_manifest
 from autoflow_watch.publish.staged import stage_report, staged_reports
 from autoflow_watch.store.fence import Fence, Permit, publish_permit, record_success
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, RunState
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptResult, RunState
 
 D = dt.date(2026, 11, 24)
 TTL = timedelta(seconds=60)

@@ -17,7 +17,7 @@ from pathlib import Path
 from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.publish.outbox import publish_report
 from autoflow_watch.publish.staging import STAGING, clean_staging, staging_name
-from autoflow_watch.store.records import RunState
+from autoflow_watch.vocabulary import RunState
 
 D = dt.date(2026, 11, 24)
 TTL = timedelta(seconds=60)

@@ -3,7 +3,7 @@ import threading
 from datetime import timedelta
 
 from autoflow_watch.store import AttemptResult, Fact, FactChange, RunState
-from autoflow_watch.store.records import AttemptOutcome
+from autoflow_watch.vocabulary import AttemptOutcome
 
 D = dt.date(2026, 11, 24)
 TTL = timedelta(seconds=60)

@@ -24,7 +24,7 @@ from autoflow_watch.executor.events import (
     decode,
 )
 from autoflow_watch.executor.job import KernelProfile, NotebookJob, NotebookOutcome, RunJob, WorkerResult
-from autoflow_watch.store.records import AttemptOutcome, AttemptResult, Claim, StepState
+from autoflow_watch.vocabulary import AttemptOutcome, AttemptResult, Claim, StepState
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbmFseXN0In0.c2lnbmF0dXJlc2lnbmF0dXJl"
 

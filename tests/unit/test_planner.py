@@ -4,7 +4,7 @@ from datetime import timedelta
 from autoflow_watch.config.stencil import parse_stencil
 from autoflow_watch.config.workflow import Workflow
 from autoflow_watch.planner import eligible_dates, plan
-from autoflow_watch.store.records import FactTimes, RunState
+from autoflow_watch.vocabulary import FactTimes, RunState
 
 D = dt.date
 

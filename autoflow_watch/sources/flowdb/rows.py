@@ -16,8 +16,8 @@ from importlib import resources
 from typing import Any, NamedTuple
 
 from autoflow_watch.config.model import DATASET_PATTERN
-from autoflow_watch.sources.flowapi_answer import parse_day, show
-from autoflow_watch.store.records import Fact
+from autoflow_watch.sources.flowapi.answer import parse_day, show
+from autoflow_watch.vocabulary import Fact
 
 SOURCE = "flowdb"
 CHANNEL = "autoflow_watch_flowdb"  # what the shipped trigger NOTIFYs and the source LISTENs on

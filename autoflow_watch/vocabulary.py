@@ -1,4 +1,8 @@
-"""Plain records the store hands out: callers never see SQLAlchemy rows."""
+"""The shared vocabulary of every layer: run and attempt states, outcomes, facts, claims, records.
+
+It imports nothing of the package, so a worker process, a source or the planner can speak it
+without the store (SQLAlchemy) or anything above it.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,16 @@ class AttemptOutcome(str, enum.Enum):
     INTERRUPTED = "interrupted"  # SIGTERM or a lost scheduler: given back, does not count
     EXPIRED = "expired"  # its daemon vanished; found by lease expiry or at start-up: counts
 
+    @property
+    def is_failure(self) -> bool:
+        """A counted attempt that did not succeed (``failed`` or ``expired``)."""
+        return self in (AttemptOutcome.FAILED, AttemptOutcome.EXPIRED)
+
+    @property
+    def counts(self) -> bool:
+        """The attempt used one of the run's attempts (it ended, and was not given back)."""
+        return self not in (AttemptOutcome.RUNNING, AttemptOutcome.INTERRUPTED)
+
 
 class StepState(str, enum.Enum):
     """Where one notebook of an attempt is."""
@@ -36,6 +50,15 @@ class StepState(str, enum.Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     EXPIRED = "expired"
+
+
+class Requeue(str, enum.Enum):
+    """What asking for a run again did to it (``rerun``, ``backfill``, a redelivered fact)."""
+
+    QUEUED = "queued"  # finished: pending again with a fresh attempt budget
+    AFTER_CURRENT_ATTEMPT = "after-current-attempt"  # running: queued again when this attempt ends
+    MISSING = "missing"  # no such run yet
+    UNCHANGED = "unchanged"  # in a state the caller did not ask to requeue
 
 
 class FactChange(str, enum.Enum):
@@ -109,7 +132,7 @@ class StepStatus:
     """One notebook of a run, as ``status`` shows it."""
 
     notebook: str
-    state: str
+    state: StepState
     duration_s: float | None
     error: str | None
 
@@ -146,7 +169,8 @@ class RunStatus:
             "next_attempt_at": iso(self.next_attempt_at),
             "max_attempts": self.max_attempts,
             "notebooks": [
-                {"name": s.notebook, "state": s.state, "duration_s": s.duration_s, "error": s.error} for s in self.steps
+                {"name": s.notebook, "state": s.state.value, "duration_s": s.duration_s, "error": s.error}
+                for s in self.steps
             ],
         }
 

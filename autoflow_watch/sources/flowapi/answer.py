@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from autoflow_watch.config.model import DATASET_PATTERN
-from autoflow_watch.sources.flowapi_fetch import PollError
-from autoflow_watch.store.records import Fact
+from autoflow_watch.sources.source import PollError, PollFailure
+from autoflow_watch.vocabulary import Fact
 
 SOURCE = "flowapi"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # fromisoformat alone also takes 20261124 and more
@@ -41,7 +41,7 @@ class Answer:
 def facts_from_answer(answer: object) -> Answer:
     """Facts (source ``flowapi``) for every valid (type, date); a non-object answer is a PollError."""
     if not isinstance(answer, dict):
-        raise PollError("bad_response", f"available_dates is a {type(answer).__name__}, expected an object")
+        raise PollError(PollFailure.BAD_RESPONSE, f"available_dates is a {type(answer).__name__}, expected an object")
     facts: list[Fact] = []
     datasets: list[str] = []
     skipped: list[Skipped] = []

@@ -24,20 +24,12 @@ from collections.abc import Callable, Iterator
 import httpx
 
 from autoflow_watch.config.model import FlowApiConfig
+from autoflow_watch.sources.source import PollError, PollFailure
 
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # years of dates for dozens of types are well under 1 MiB
 MAX_ERROR_BYTES = 64 * 1024
 DEADLINE_GRACE_S = 1.0  # the hard deadline trails httpx's own timeouts by this much
 _INSECURE = "Communications with this server are NOT SECURE"
-
-
-class PollError(Exception):
-    """A failed poll: ``kind`` is what operators filter on, ``message`` is safe to log."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
 
 
 def silence_insecure_warning() -> None:
@@ -64,7 +56,7 @@ def tls_verification(config: FlowApiConfig) -> ssl.SSLContext | bool:
             return ssl.create_default_context(capath=str(setting))
         return ssl.create_default_context(cafile=str(setting))
     except (OSError, ssl.SSLError) as error:
-        raise PollError("tls", f"cannot load the CA certificates in {setting}: {error}") from None
+        raise PollError(PollFailure.TLS, f"cannot load the CA certificates in {setting}: {error}") from None
 
 
 def fetch_available_dates(config: FlowApiConfig, token: str, verify: ssl.SSLContext | bool = True) -> object:
@@ -80,9 +72,11 @@ def fetch_available_dates(config: FlowApiConfig, token: str, verify: ssl.SSLCont
         conn = flowclient.connect(url=config.url, token=token, ssl_certificate=verify)
     except FlowclientConnectionError:
         # The token was checked before; flowclient's message would contain it, so say only this.
-        raise PollError("token", "flowclient could not use the token (not a JWT with a 'sub' claim)") from None
+        raise PollError(
+            PollFailure.TOKEN, "flowclient could not use the token (not a JWT with a 'sub' claim)"
+        ) from None
     if not isinstance(getattr(conn, "session", None), httpx.Client):  # the timeout and hook below need httpx
-        raise PollError("error", "this flowclient does not use an httpx session; install flowclient >= 1.30")
+        raise PollError(PollFailure.ERROR, "this flowclient does not use an httpx session; install flowclient >= 1.30")
     try:
         conn.session.timeout = httpx.Timeout(config.timeout.total_seconds())
         conn.session.event_hooks = {"request": [], "response": [check_response]}
@@ -101,20 +95,24 @@ def check_response(response: httpx.Response) -> None:
     if status == 200:
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_ANSWER_BYTES:
-            raise PollError("bad_response", f"FlowAPI answer is {length} bytes, over the {MAX_ANSWER_BYTES} limit")
+            raise PollError(
+                PollFailure.BAD_RESPONSE, f"FlowAPI answer is {length} bytes, over the {MAX_ANSWER_BYTES} limit"
+            )
         read_bounded(response)
         return
     detail = _server_message(response)
     suffix = f": {detail}" if detail else ""
     if status == 401:
-        raise PollError("unauthorized", f"FlowAPI refused the token (HTTP 401{suffix})")
+        raise PollError(PollFailure.UNAUTHORIZED, f"FlowAPI refused the token (HTTP 401{suffix})")
     if status == 403:
-        raise PollError("forbidden", f"FlowAPI denied access to available dates (HTTP 403{suffix})")
+        raise PollError(PollFailure.FORBIDDEN, f"FlowAPI denied access to available dates (HTTP 403{suffix})")
     if status >= 500:
-        raise PollError("server_error", f"FlowAPI failed (HTTP {status}{suffix})")
+        raise PollError(PollFailure.SERVER_ERROR, f"FlowAPI failed (HTTP {status}{suffix})")
     if 300 <= status < 400:
-        raise PollError("bad_response", f"FlowAPI answered with a redirect (HTTP {status}); check [flowapi] url")
-    raise PollError("bad_response", f"FlowAPI answered HTTP {status}{suffix}; expected 200")
+        raise PollError(
+            PollFailure.BAD_RESPONSE, f"FlowAPI answered with a redirect (HTTP {status}); check [flowapi] url"
+        )
+    raise PollError(PollFailure.BAD_RESPONSE, f"FlowAPI answered HTTP {status}{suffix}; expected 200")
 
 
 def read_bounded(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -> None:
@@ -129,7 +127,9 @@ def read_bounded(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -> Non
         body += chunk
         if len(body) > limit:
             response.close()
-            raise PollError("bad_response", f"FlowAPI answer is over the {limit} byte limit; check [flowapi] url")
+            raise PollError(
+                PollFailure.BAD_RESPONSE, f"FlowAPI answer is over the {limit} byte limit; check [flowapi] url"
+            )
     response._content = bytes(body)  # what Response.read() would have stored
 
 
@@ -165,16 +165,16 @@ def classify(error: BaseException) -> PollError:
     transport = next((e for e in chain if isinstance(e, httpx.TransportError)), None)
     detail = f"{type(transport).__name__}: {transport}" if transport is not None else f"{type(error).__name__}: {error}"
     if any(isinstance(e, (httpx.TimeoutException, TimeoutError)) for e in chain):
-        return PollError("timeout", f"no answer from FlowAPI in time ({detail})")
+        return PollError(PollFailure.TIMEOUT, f"no answer from FlowAPI in time ({detail})")
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return PollError("refused", f"FlowAPI refused the connection ({detail})")
+        return PollError(PollFailure.REFUSED, f"FlowAPI refused the connection ({detail})")
     if any(isinstance(e, ssl.SSLError) for e in chain):
-        return PollError("tls", f"TLS with FlowAPI failed ({detail})")
+        return PollError(PollFailure.TLS, f"TLS with FlowAPI failed ({detail})")
     if transport is not None or isinstance(error, OSError) or type(error).__name__ == "FlowclientConnectionError":
-        return PollError("unreachable", f"cannot reach FlowAPI ({detail})")
+        return PollError(PollFailure.UNREACHABLE, f"cannot reach FlowAPI ({detail})")
     if isinstance(error, (json.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError)):
-        return PollError("bad_response", f"FlowAPI answer is not the expected JSON ({detail})")
-    return PollError("error", f"unexpected error while polling FlowAPI ({detail})")
+        return PollError(PollFailure.BAD_RESPONSE, f"FlowAPI answer is not the expected JSON ({detail})")
+    return PollError(PollFailure.ERROR, f"unexpected error while polling FlowAPI ({detail})")
 
 
 class _Worker:
@@ -209,7 +209,9 @@ class Requester:
     def fetch(self, token: str, stop: threading.Event | None = None) -> object:
         """The raw ``available_dates`` mapping, or :class:`PollError` (kind ``stopped`` on stop)."""
         if self._abandoned is not None and not self._abandoned.done.is_set():
-            raise PollError("timeout", "the previous request to FlowAPI has still not returned; not sending another")
+            raise PollError(
+                PollFailure.TIMEOUT, "the previous request to FlowAPI has still not returned; not sending another"
+            )
         self._abandoned = None
         if self._verify is None:
             self._verify = tls_verification(self._config)
@@ -221,10 +223,10 @@ class Requester:
         while not worker.done.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
             if stop is not None and stop.is_set():
                 self._abandoned = worker
-                raise PollError("stopped", "stopping: the request to FlowAPI was abandoned")
+                raise PollError(PollFailure.STOPPED, "stopping: the request to FlowAPI was abandoned")
             if time.monotonic() >= deadline:
                 self._abandoned = worker
-                raise PollError("timeout", f"no complete answer from FlowAPI within {limit:g} s")
+                raise PollError(PollFailure.TIMEOUT, f"no complete answer from FlowAPI within {limit:g} s")
         if isinstance(worker.error, PollError):
             raise worker.error
         if worker.error is not None:

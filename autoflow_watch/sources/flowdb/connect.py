@@ -13,7 +13,6 @@ noticed, and says who it is (``application_name``) to FlowDB's operators.
 
 from __future__ import annotations
 
-import enum
 import math
 import os
 from pathlib import Path
@@ -25,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from autoflow_watch.config.model import FlowDbConfig
 from autoflow_watch.secrets import REDACTED, SecretFileError, read_secret_file, register_secret
+from autoflow_watch.sources.source import PollError, PollFailure
 
 APPLICATION_NAME = "autoflow-watch"
 _REFUSALS = (  # what FATAL says when the server refuses us (not when it is starting or stopping)
@@ -38,38 +38,6 @@ _REFUSALS = (  # what FATAL says when the server refuses us (not when it is star
 )
 
 
-class FlowDbFailure(str, enum.Enum):
-    """Why a poll of FlowDB failed: what operators filter the logs on."""
-
-    UNREACHABLE = "unreachable"  # down, restarting, connection lost, network
-    TIMEOUT = "timeout"  # connect_timeout or statement_timeout
-    REFUSED = "refused"  # authentication: bad password, unknown role, pg_hba.conf
-    NO_PRIVILEGE = "no_privilege"  # no USAGE on schema etl or no SELECT on etl.etl_records
-    NO_TABLE = "no_table"  # not a FlowDB: etl.etl_records is missing
-    PASSWORD_FILE = "password_file"  # the password file is missing, unreadable or empty
-    STORE = "store_error"  # recording the facts in our own store failed
-    ERROR = "error"  # anything else
-
-    @property
-    def needs_action(self) -> bool:
-        """Conditions a person must fix (a password, a grant, a URL) are errors, not warnings."""
-        return self in _NEEDS_ACTION
-
-
-_NEEDS_ACTION = frozenset(
-    {FlowDbFailure.REFUSED, FlowDbFailure.NO_PRIVILEGE, FlowDbFailure.NO_TABLE, FlowDbFailure.PASSWORD_FILE}
-)
-
-
-class FlowDbError(Exception):
-    """A failed poll: ``failure`` says why, ``message`` is safe to log (no password in it)."""
-
-    def __init__(self, failure: FlowDbFailure, message: str) -> None:
-        super().__init__(message)
-        self.failure = failure
-        self.message = message
-
-
 def safe_url(config: FlowDbConfig) -> str:
     """The URL as logged (it never holds a password: the config refuses one)."""
     return make_url(config.url).render_as_string(hide_password=True)
@@ -80,7 +48,7 @@ def read_password(path: Path) -> str:
     try:
         return read_secret_file(path, "FlowDB password file")
     except SecretFileError as error:
-        raise FlowDbError(FlowDbFailure.PASSWORD_FILE, str(error)) from None
+        raise PollError(PollFailure.PASSWORD_FILE, str(error)) from None
 
 
 def connect_arguments(config: FlowDbConfig) -> dict[str, Any]:
@@ -114,7 +82,7 @@ def connect_arguments(config: FlowDbConfig) -> dict[str, Any]:
 
 
 def connect(config: FlowDbConfig) -> psycopg.Connection[Any]:
-    """A new autocommit, read-only connection, or :class:`FlowDbError`."""
+    """A new autocommit, read-only connection, or :class:`PollError`."""
     arguments = connect_arguments(config)
     secrets = [arguments.get("password", ""), os.environ.get("PGPASSWORD", "")]
     try:
@@ -123,26 +91,26 @@ def connect(config: FlowDbConfig) -> psycopg.Connection[Any]:
         raise classify(error, secrets) from None
 
 
-def classify(error: BaseException, secrets: list[str] | None = None) -> FlowDbError:
-    """Map a psycopg error (on connect or on a query) to a :class:`FlowDbFailure` and a safe message."""
+def classify(error: BaseException, secrets: list[str] | None = None) -> PollError:
+    """Map a psycopg error (on connect or on a query) to a :class:`PollFailure` and a safe message."""
     text = scrub(f"{error}", secrets or [])
     if isinstance(error, pg_errors.QueryCanceled) or "timeout expired" in text:
-        return FlowDbError(FlowDbFailure.TIMEOUT, f"FlowDB did not answer in time ({text})")
+        return PollError(PollFailure.TIMEOUT, f"FlowDB did not answer in time ({text})")
     if isinstance(error, pg_errors.InsufficientPrivilege):
-        return FlowDbError(FlowDbFailure.NO_PRIVILEGE, f"FlowDB denied access ({text})")
+        return PollError(PollFailure.NO_PRIVILEGE, f"FlowDB denied access ({text})")
     if isinstance(error, (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName)):
-        return FlowDbError(FlowDbFailure.NO_TABLE, f"FlowDB has no etl.etl_records ({text})")
+        return PollError(PollFailure.NO_TABLE, f"FlowDB has no etl.etl_records ({text})")
     if isinstance(error, (pg_errors.InvalidAuthorizationSpecification, pg_errors.InvalidPassword)):
-        return FlowDbError(FlowDbFailure.REFUSED, f"FlowDB refused the connection ({text})")
+        return PollError(PollFailure.REFUSED, f"FlowDB refused the connection ({text})")
     if isinstance(error, psycopg.OperationalError) and getattr(error, "sqlstate", None) is None:
         fatal = text.partition("FATAL:")[2].lower()
         refused = any(word in fatal for word in _REFUSALS)
         if refused or "fe_sendauth" in text:  # libpq itself: the server wants a password we do not have
-            return FlowDbError(FlowDbFailure.REFUSED, f"FlowDB refused the connection ({text})")
-        return FlowDbError(FlowDbFailure.UNREACHABLE, f"cannot reach FlowDB ({text})")
+            return PollError(PollFailure.REFUSED, f"FlowDB refused the connection ({text})")
+        return PollError(PollFailure.UNREACHABLE, f"cannot reach FlowDB ({text})")
     if isinstance(error, psycopg.OperationalError):
-        return FlowDbError(FlowDbFailure.UNREACHABLE, f"lost FlowDB ({text})")
-    return FlowDbError(FlowDbFailure.ERROR, f"unexpected error from FlowDB ({type(error).__name__}: {text})")
+        return PollError(PollFailure.UNREACHABLE, f"lost FlowDB ({text})")
+    return PollError(PollFailure.ERROR, f"unexpected error from FlowDB ({type(error).__name__}: {text})")
 
 
 def scrub(text: str, secrets: list[str], limit: int = 400) -> str:

@@ -25,18 +25,19 @@ from watchdog.observers.polling import PollingObserver
 
 from autoflow_watch.config.model import InboxConfig
 from autoflow_watch.logs import get_logger
-from autoflow_watch.sources.inbox_events import (
-    COMPLETE,
+from autoflow_watch.sources.inbox.events import (
     INOTIFY_LOGGER,
     NATIVE_EVENTS,
     POLLING_EVENTS,
+    Hint,
     _Hints,
     _native_observer,
     _OverflowListener,
 )
-from autoflow_watch.sources.markers import BadMarker, Marker, MarkerGone, is_ignored, read_marker
-from autoflow_watch.sources.quarantine import FolderRefused, InboxFolders, MovedElsewhere, move_to, reject
-from autoflow_watch.store.records import Fact, FactChange
+from autoflow_watch.sources.inbox.markers import BadMarker, Examined, Marker, MarkerGone, is_ignored, read_marker
+from autoflow_watch.sources.inbox.quarantine import FolderRefused, InboxFolders, MovedElsewhere, move_to, reject
+from autoflow_watch.sources.source import PollOutcome, RecordFacts, SourceContext
+from autoflow_watch.vocabulary import Fact, FactChange
 
 log = get_logger("autoflow_watch.inbox")
 
@@ -44,8 +45,6 @@ RECORD_CHUNK = 500  # markers per store transaction
 MAX_BATCH = 5000  # hints handled per drain
 RETRY_ITEM_S = 5.0  # an entry whose examination failed unexpectedly waits this long
 KEPT_NAMES = 10_000  # markers remembered as left in place (said once), at most
-
-Record = Callable[[list[Fact]], list[FactChange]]
 
 
 @dataclass
@@ -60,11 +59,13 @@ class ScanResult:
 class InboxSource:
     """Marker files in, facts recorded, markers moved to processed/ or rejected/ (watchdog events and scans)."""
 
+    name = "inbox"
+
     def __init__(
         self,
         inbox: Path,
         config: InboxConfig,
-        record: Record,
+        record: RecordFacts,
         on_fact: Callable[[], None] = lambda: None,
         is_used: Callable[[str], bool] = lambda dataset: True,
         on_rejected: Callable[[], None] = lambda: None,
@@ -78,7 +79,7 @@ class InboxSource:
         self._on_fact = on_fact
         self._is_used = is_used
         self._on_rejected = on_rejected
-        self._hints: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._hints: queue.Queue[tuple[str, Hint]] = queue.Queue()
         self._deferred: dict[str, float] = {}
         self._refused: dict[str, str] = {}  # inbox folders refused (not the daemon's own), said once
         self._kept: set[str] = set()  # markers left in the inbox because their folder is refused
@@ -116,12 +117,28 @@ class InboxSource:
 
     def stop(self) -> None:
         self._stop.set()
-        self._hints.put(("", "wake"))  # the worker may be waiting for a hint: end the wait now
+        self._hints.put(("", Hint.WAKE))  # the worker may be waiting for a hint: end the wait now
         if self._observer is not None:
             self._stop_observer(self._observer)
         if self._worker is not None:
             self._worker.join(timeout=5)
         logging.getLogger(INOTIFY_LOGGER).removeHandler(self._overflow)
+
+    def poll_once(self) -> PollOutcome:
+        """``run --once``: scan; a marker touched just now is waited for, not left for a next run."""
+        self.make_folders()
+        deadline = time.monotonic() + self._config.settle.total_seconds() + 1.0
+        accepted = rejected = 0
+        while True:
+            result = self.scan()
+            accepted, rejected = accepted + result.accepted, rejected + result.rejected
+            if not result.deferred or time.monotonic() >= deadline:
+                return PollOutcome(ok=True, facts=accepted, new_facts=accepted, skipped=rejected)
+            time.sleep(0.2)
+
+    def reload(self, ctx: SourceContext) -> bool:
+        """A watch with other settings is replaced (its start's scan finds what arrived in between)."""
+        return self.running and self._config != ctx.app.inbox
 
     @property
     def config(self) -> InboxConfig:
@@ -228,8 +245,8 @@ class InboxSource:
                 path, kind = self._hints.get_nowait()
             except queue.Empty:
                 break
-            batch[path] = COMPLETE if COMPLETE in (kind, batch.get(path)) else kind
-        self._handle((Path(p), kind == COMPLETE) for p, kind in batch.items() if Path(p).parent == self.inbox)
+            batch[path] = Hint.COMPLETE if Hint.COMPLETE in (kind, batch.get(path)) else kind
+        self._handle((Path(p), kind is Hint.COMPLETE) for p, kind in batch.items() if Path(p).parent == self.inbox)
 
     def _handle_deferred(self) -> None:
         now = time.monotonic()
@@ -273,9 +290,9 @@ class InboxSource:
                     if len(ready) >= RECORD_CHUNK:
                         result.accepted += self._accept(dirs, ready)
                         ready = []
-                elif outcome == "rejected":
+                elif outcome is Examined.REJECTED:
                     result.rejected += 1
-                elif outcome == "deferred":
+                elif outcome is Examined.DEFERRED:
                     result.deferred += 1
             result.accepted += self._accept(dirs, ready)
             for name in dirs.opened():
@@ -286,7 +303,7 @@ class InboxSource:
             self._on_fact()
         return result
 
-    def _examine_guarded(self, dirs: InboxFolders, path: Path, complete: bool) -> Marker | str:
+    def _examine_guarded(self, dirs: InboxFolders, path: Path, complete: bool) -> Marker | Examined:
         """:meth:`_examine`, and an error it did not foresee (ours, not the marker's) costs this entry only:
         it is said once, left in place and looked at again after a pause."""
         try:
@@ -295,27 +312,27 @@ class InboxSource:
             if self._first_time_kept(path.name):
                 log.exception("inbox.marker.examine_failed", marker=path.name)
             self._deferred[str(path)] = time.monotonic() + RETRY_ITEM_S
-            return "error"
+            return Examined.ERROR
 
-    def _examine(self, dirs: InboxFolders, path: Path, complete: bool) -> Marker | str:
+    def _examine(self, dirs: InboxFolders, path: Path, complete: bool) -> Marker | Examined:
         """A valid marker ready to record, or what became of the entry."""
         if is_ignored(path.name):
-            return "ignored"
+            return Examined.IGNORED
         try:
             info = os.lstat(path)
         except FileNotFoundError:
-            return "gone"  # handled already (a duplicate event) or removed by its writer
+            return Examined.GONE  # handled already (a duplicate event) or removed by its writer
         except OSError as error:
             return self._reject(dirs, path, f"marker {path.name!a} cannot be examined: {error.strerror}")
         settle = self._config.settle.total_seconds()
         if stat.S_ISREG(info.st_mode) and not complete and time.time() - info.st_mtime < settle:
             self._deferred[str(path)] = time.monotonic() + settle
-            return "deferred"
+            return Examined.DEFERRED
         self._deferred.pop(str(path), None)
         try:
             return read_marker(path)
         except MarkerGone:
-            return "gone"
+            return Examined.GONE
         except BadMarker as bad:
             return self._reject(dirs, path, str(bad))
 
@@ -363,25 +380,25 @@ class InboxSource:
             moved_to=str(target) if target else None,
         )
 
-    def _reject(self, dirs: InboxFolders, path: Path, reason: str) -> str:
+    def _reject(self, dirs: InboxFolders, path: Path, reason: str) -> Examined:
         try:
             target = self.rejected / reject(dirs.fd, path.name, dirs.folder(self.rejected.name), reason)
         except MovedElsewhere:
             log.debug("inbox.marker.rejected_elsewhere", marker=path.name)
-            return "gone"
+            return Examined.GONE
         except FolderRefused as refused:  # said once for the folder, once for each marker; it stays in place
             self._refused_folder(self.rejected.name, refused)
             if not self._first_time_kept(path.name):
-                return "kept"
+                return Examined.KEPT
             log.warning("inbox.marker.rejected", marker=path.name, reason=reason, moved_to=None)
             self._on_rejected()
-            return "rejected"
+            return Examined.REJECTED
         except OSError as error:
             log.error("inbox.marker.reject_failed", marker=path.name, reason=reason, error=str(error))
-            return "error"
+            return Examined.ERROR
         log.warning("inbox.marker.rejected", marker=path.name, reason=reason, moved_to=str(target))
         self._on_rejected()
-        return "rejected"
+        return Examined.REJECTED
 
     def _refused_folder(self, name: str, refused: FolderRefused) -> None:
         """Say once (until it is usable again) that a folder of the inbox is refused."""

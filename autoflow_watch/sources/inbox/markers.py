@@ -8,6 +8,7 @@ path, a notebook or code.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import errno
 import json
 import os
@@ -24,6 +25,17 @@ NAME_HINT = (
     "e.g. calls_2026-11-24.ready"
 )
 RESERVED_DIRS = ("processed", "rejected")
+
+
+class Examined(str, enum.Enum):
+    """What became of an inbox entry that is not a marker ready to record."""
+
+    IGNORED = "ignored"  # a name the inbox never reads (hidden, temporary)
+    GONE = "gone"  # handled already (a duplicate event) or removed by its writer
+    DEFERRED = "deferred"  # still being written: looked at again after the settle time
+    REJECTED = "rejected"  # moved to rejected/ with its reason
+    KEPT = "kept"  # rejected, but rejected/ is refused: left in place, said once
+    ERROR = "error"  # our failure, not the marker's: looked at again after a pause
 
 
 class BadMarker(Exception):

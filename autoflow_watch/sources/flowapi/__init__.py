@@ -1,0 +1,1 @@
+"""The flowapi source: its modules."""

@@ -1,0 +1,1 @@
+"""The flowdb source: its modules."""

@@ -1,0 +1,1 @@
+"""The inbox source: its modules."""
