@@ -51,6 +51,7 @@ def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
         flowapi_token=workflow.flowapi_token,
         sandbox=sandbox_spec(config, workflow),
         max_notebook_bytes=config.app.execution.max_notebook_bytes,
+        preload=list(config.app.execution.preload) if config.app.execution.kernel_start is KernelStart.FORK else None,
     )
 
 

@@ -22,7 +22,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +66,14 @@ class KernelTemplate:
         self.watching: set[int] = set()  # kernels whose exit code someone will ask for
         self.ready: bool | None = None
         self.cause = ""
+        self.lock = threading.RLock()  # a Dask worker forks for several tasks at once, one pipe
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         """Block until the template has imported everything; raise :class:`TemplateUnusable` if it cannot fork."""
+        with self.lock:
+            self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self.ready is None:
             message = self._next(deadline - time.monotonic())
@@ -79,7 +86,11 @@ class KernelTemplate:
 
     def fork(self, request: dict[str, Any]) -> ForkedProcess:
         """A kernel forked from this template as ``request`` says."""
-        self.wait_ready()
+        with self.lock:
+            return self._fork(request)
+
+    def _fork(self, request: dict[str, Any]) -> ForkedProcess:
+        self._wait_ready(READY_TIMEOUT_S)
         assert self.process.stdin is not None
         try:
             self.process.stdin.write((json.dumps(request) + "\n").encode())
@@ -101,8 +112,9 @@ class KernelTemplate:
 
     def pump(self) -> None:
         """Read what the template has said without waiting (exit codes of kernels)."""
-        while self._next(0) is not None:
-            pass
+        with self.lock:
+            while self._next(0) is not None:
+                pass
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -224,7 +236,11 @@ def kernel_python(kernel_spec: Any) -> str | None:
 class KernelTemplates:
     """A worker's templates, one per kernelspec interpreter; reports each unusable one once."""
 
-    def __init__(self, preload: list[str], env: dict[str, str], folder: Path) -> None:
+    def __init__(
+        self, preload: list[str], env: dict[str, str], folder: Path, starter: Callable[..., Any] | None = None
+    ) -> None:
+        self.starter = starter  # runs a template's start on a thread that lives as long as the process
+        self.lock = threading.Lock()
         self.preload = list(preload)
         self.env = dict(env)
         self.folder = folder
@@ -237,21 +253,25 @@ class KernelTemplates:
         if python is None:
             self._refuse(kernel_name, f"kernelspec {kernel_name!r} is not an ipykernel (python -m ipykernel_launcher)")
             return None
-        if python in self.refused:
-            return None
-        template = self.templates.get(python)
-        if template is not None and not template.alive():
-            template.close()
-            template = None
-        if template is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            template = self.templates[python] = KernelTemplate(python, self.preload, self.env, self.folder)
-        return template
+        with self.lock:
+            if python in self.refused:
+                return None
+            template = self.templates.get(python)
+            if template is not None and not template.alive():
+                template.close()
+                template = None
+            if template is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                start = lambda: KernelTemplate(python, self.preload, self.env, self.folder)  # noqa: E731
+                template = self.templates[python] = self.starter(start) if self.starter else start()
+            return template
 
     def failed(self, template: KernelTemplate, cause: str) -> None:
         """``template`` cannot fork: say so once, spawn from now on."""
         template.close()
-        self.templates.pop(template.python, None)
+        with self.lock:
+            if self.templates.get(template.python) is template:
+                del self.templates[template.python]
         self._refuse(template.python, cause)
 
     def pids(self) -> list[int]:
@@ -263,8 +283,10 @@ class KernelTemplates:
         self.templates.clear()
 
     def _refuse(self, key: str, cause: str) -> None:
-        if key not in self.refused:
-            self.refused[key] = cause
+        with self.lock:
+            first = key not in self.refused
+            self.refused.setdefault(key, cause)
+        if first:
             log.warning("kernel.fork_unavailable", cause=cause, fallback="spawn")
 
 

@@ -150,6 +150,7 @@ class Kernel:
     private: PrivateFolder | None = None  # a sealed kernel's own folder (None: sandbox off)
     readying: asyncio.Task[None] | None = None  # a pre-started kernel's client getting ready
     discard_deadline: float | None = None
+    forked: bool = False  # a fork of its kernelspec's template (else spawned)
 
     @property
     def pid(self) -> int:
@@ -334,6 +335,7 @@ class WarmKernels:
             ipc_dir,
             time.time(),
             private=private,
+            forked=manager.template is not None,
         )
         self.on_started(kernel.pid)
         return kernel

@@ -21,19 +21,26 @@ pytestmark = pytest.mark.e2e
 
 # What a kernel can see of where and how it was started, written where the test can read it.
 PROBE = """\
-import json, os, resource, sys
+import json, os, random, resource, sys
+import numpy
 seen_before = {
     "global": globals().get("left_by_an_earlier_run"),
     "env": os.environ.get("AFW_LEFT_BY_AN_EARLIER_RUN"),
     "module": getattr(json, "left_by_an_earlier_run", None),
+    "monkeypatch": getattr(numpy.random.random, "left_by_an_earlier_run", None),
 }
 left_by_an_earlier_run = run_id
 os.environ["AFW_LEFT_BY_AN_EARLIER_RUN"] = run_id
 json.left_by_an_earlier_run = run_id
+_random = numpy.random.random
+numpy.random.random = lambda *a: _random(*a)
+numpy.random.random.left_by_an_earlier_run = run_id
 limits = {name: resource.getrlimit(getattr(resource, name)) for name in ("RLIMIT_NOFILE", "RLIMIT_AS", "RLIMIT_NPROC")}
 record = {
     "cwd": os.getcwd(), "sys_path": sys.path, "env": dict(os.environ), "limits": limits,
-    "pid": os.getpid(), "worker": os.getppid(), "seen_before": seen_before, "executable": sys.executable,
+    "pid": os.getpid(), "worker": int(os.environ["JPY_PARENT_PID"]), "seen_before": seen_before,
+    "executable": sys.executable, "random": random.random(), "numpy_random": float(_random()),
+    "sandbox": os.environ.get("AUTOFLOW_WATCH_SANDBOX"), "parent": os.getppid(),
 }
 with open(os.path.join(probe_dir, reference_date + ".json"), "w") as out:
     json.dump(record, out)
@@ -110,8 +117,8 @@ def comparable(record: dict, project: str) -> dict:
     return {"cwd": local(record["cwd"]), "sys_path": [local(p) for p in record["sys_path"]], "env": env}
 
 
-def once_one_worker(tmp_path: Path, name: str, warm: int) -> tuple[dict[str, dict], str]:
-    config = probe_project(tmp_path / name, execution=f"warm_kernels = {warm}\nmax_parallel_runs = 1")
+def once_one_worker(tmp_path: Path, name: str, warm: int, execution: str = "") -> tuple[dict[str, dict], str]:
+    config = probe_project(tmp_path / name, execution=f"warm_kernels = {warm}\nmax_parallel_runs = 1\n{execution}")
     drop(config, 20, 21, 22)
     result = cli(config, "run", "--once")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -139,7 +146,7 @@ def test_nothing_set_by_one_run_is_visible_in_the_next(tmp_path):
     assert len({record["worker"] for record in seen.values()}) == 1, "one worker served every run"
     assert len({record["pid"] for record in seen.values()}) == 3, "each run had a kernel of its own"
     for record in seen.values():
-        assert record["seen_before"] == {"global": None, "env": None, "module": None}
+        assert record["seen_before"] == {"global": None, "env": None, "module": None, "monkeypatch": None}
 
 
 def test_worker_max_runs_replaces_a_worker_after_that_many_runs(tmp_path):
