@@ -33,7 +33,6 @@ from jupyter_core.utils import ensure_event_loop, run_sync
 
 from autoflow_watch import processes
 from autoflow_watch.executor.job import KernelProfile
-from autoflow_watch.executor.kernel_template import ForkedProcess, KernelTemplate, KernelTemplates, TemplateUnusable
 from autoflow_watch.executor.kernel_sandbox import (
     FontCache,
     PrivateFolder,
@@ -44,6 +43,7 @@ from autoflow_watch.executor.kernel_sandbox import (
     make_private_folder,
     write_policy,
 )
+from autoflow_watch.executor.kernel_template import ForkedProcess, KernelTemplate, KernelTemplates, TemplateUnusable
 from autoflow_watch.logs import get_logger
 from autoflow_watch.secrets import TOKEN_ENV
 
