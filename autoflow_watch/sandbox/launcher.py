@@ -20,6 +20,8 @@ from pathlib import Path
 
 
 def _load_seal():  # type: ignore[no-untyped-def]
+    if "_afw_sandbox_seal" in sys.modules:  # a kernel template loaded it before forking
+        return sys.modules["_afw_sandbox_seal"]
     spec = importlib.util.spec_from_file_location("_afw_sandbox_seal", Path(__file__).with_name("seal.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

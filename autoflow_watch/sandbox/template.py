@@ -31,6 +31,13 @@ from pathlib import Path
 from typing import Any
 
 KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel_launcher")
+# what ipykernel imports only once a kernel starts (debugger, history, completer…): here, not in each kernel
+WARM_MODULES = (
+    "debugpy", "debugpy.server.api", "ipykernel.debugger", "IPython.core.history", "IPython.core.completerlib",
+    "IPython.core.debugger", "IPython.core.logger", "IPython.core.oinspect", "IPython.extensions.storemagic",
+    "IPython.utils.wildcard", "sqlite3", "pdb", "pydoc", "faulthandler", "runpy", "tornado.platform.asyncio",
+    "tornado.queues", "tornado.locks", "tornado.gen",
+)  # fmt: skip
 PR_SET_PDEATHSIG = 1
 
 
@@ -62,6 +69,12 @@ def _import_all(preload: list[str]) -> str | None:
             importlib.import_module(name)
         except Exception as error:
             return f"the kernelspec's interpreter cannot import {name} ({type(error).__name__}: {error})"
+    for name in WARM_MODULES:  # a later or earlier ipykernel may not have them all: then its kernels import them
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+    _LAUNCHER._load_seal()  # the seal's code too
     for name in preload:
         try:
             importlib.import_module(name)
