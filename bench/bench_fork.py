@@ -56,7 +56,9 @@ def one_kernel(kernels: WarmKernels, profile: KernelProfile) -> tuple[float, flo
     kernel, _ = kernels.take(profile, None)
     client = kernel.manager.client()
     client.start_channels()  # no wait_for_ready (it drains IOPub for 0.2 s): the request waits in zmq
-    run_sync(client.execute_interactive)("x = 1", timeout=120)
+    client.execute("x = 1")  # its reply on the shell channel: IOPub may not be subscribed yet
+    reply = run_sync(client.get_shell_msg)(timeout=120)
+    assert reply["content"]["status"] == "ok", reply["content"]
     elapsed = time.perf_counter() - started
     after = os.times()
     template_pids = templates.pids() if templates else []

@@ -198,6 +198,10 @@ def main(argv: list[str]) -> None:
     if cause:
         _send({"unsafe": cause})
         return
+    import gc
+
+    gc.collect()
+    gc.freeze()  # what the template imported is never scanned by a kernel's collector: no copy-on-write of it
     _send({"ready": True})
     serve()
 
