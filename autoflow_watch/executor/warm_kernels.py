@@ -184,6 +184,7 @@ class WarmKernels:
     templates: KernelTemplates | None = None  # kernel_start = "fork": the templates kernels are forked from
     idle: list[Kernel] = field(default_factory=list)
     retiring: list[Kernel] = field(default_factory=list)
+    busy: list[Kernel] = field(default_factory=list)  # taken by a notebook, not yet discarded
     _count: int = 0
     _pending_fill: asyncio.TimerHandle | None = None
     _fonts: FontCache | None = None
@@ -199,8 +200,11 @@ class WarmKernels:
             elif kernel.profile == profile and kernel.token_digest == wanted:
                 self.idle.remove(kernel)
                 if self._readied(kernel):
+                    self.busy.append(kernel)
                     return kernel, True
-        return self._start(profile, token), False
+        kernel = self._start(profile, token)
+        self.busy.append(kernel)
+        return kernel, False
 
     def _dead_before_use(self, kernel: Kernel) -> None:
         """A pre-started kernel that failed to start, or died while waiting (out of memory, killed)."""
@@ -367,6 +371,8 @@ class WarmKernels:
             log.warning("kernel.font_cache_failed", error=str(error)[:300])
 
     def _retire(self, kernel: Kernel, *, now: bool) -> None:
+        if kernel in self.busy:
+            self.busy.remove(kernel)
         if kernel.readying is not None:
             if not kernel.readying.done():
                 kernel.readying.cancel()
@@ -393,7 +399,7 @@ class WarmKernels:
         if kernel in self.retiring:
             self.retiring.remove(kernel)
         if self.reaps_orphans:
-            keep = [*self.pids(), *(self._fonts.pids() if self._fonts else [])]
+            keep = [*self.pids(), *(k.pid for k in self.busy), *(self._fonts.pids() if self._fonts else [])]
             keep += self.templates.pids() if self.templates else []
             processes.kill_adopted(keep)
         self.on_gone(kernel.pid)

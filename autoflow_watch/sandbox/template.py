@@ -60,10 +60,21 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+_SET_BY_IMPORTS: dict[str, str] = {}  # environment variables the imports set (debugpy sets PYDEVD_USE_FRAME_EVAL)
+
+
 def _import_all(preload: list[str]) -> str | None:
     """Import ipykernel and ``preload``; the cause why this template cannot fork, or None."""
     if not hasattr(os, "fork"):
         return "this platform has no fork()"
+    before = dict(os.environ)
+    try:
+        return _import_modules(preload)
+    finally:
+        _SET_BY_IMPORTS.update({k: v for k, v in os.environ.items() if before.get(k) != v})
+
+
+def _import_modules(preload: list[str]) -> str | None:
     for name in KERNEL_MODULES:
         try:
             importlib.import_module(name)
@@ -130,6 +141,7 @@ def _become(request: dict[str, Any], keep_closed: list[int]) -> None:
         os.close(log)
         os.environ.clear()
         os.environ.update(request["env"])
+        os.environ.update(_SET_BY_IMPORTS)  # as the same imports set them in a spawned kernel
         os.chdir(request["cwd"])
         _fresh_state(request["env"])
         _LAUNCHER.become_kernel(request.get("policy") or {}, request["command"])
