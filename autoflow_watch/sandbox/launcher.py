@@ -17,6 +17,7 @@ import runpy
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _load_seal():  # type: ignore[no-untyped-def]
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> None:
     become_kernel(policy, command)
 
 
-def become_kernel(policy: dict, command: list[str]) -> None:  # type: ignore[type-arg]
+def become_kernel(policy: dict[str, Any], command: list[str]) -> None:
     """Seal this process with ``policy`` and run the kernel ``command`` (here, or by ``execv``).
 
     The one way a kernel is sealed and started, whether this process was spawned by the worker

@@ -18,6 +18,7 @@ kernel, then ``ipykernel_launcher`` in this process.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import importlib.util
@@ -81,10 +82,8 @@ def _import_modules(preload: list[str]) -> str | None:
         except Exception as error:
             return f"the kernelspec's interpreter cannot import {name} ({type(error).__name__}: {error})"
     for name in WARM_MODULES:  # a later or earlier ipykernel may not have them all: then its kernels import them
-        try:
+        with contextlib.suppress(Exception):
             importlib.import_module(name)
-        except Exception:
-            pass
     _LAUNCHER._load_seal()  # the seal's code too
     for name in preload:
         try:
@@ -111,11 +110,11 @@ def _fresh_state(env: dict[str, str]) -> None:
     if numpy is not None:
         numpy.random.seed()
     tempfile.tempdir = None
-    matplotlib = sys.modules.get("matplotlib")
+    matplotlib: Any = sys.modules.get("matplotlib")
     if matplotlib is not None:  # its config and cache folder are computed once, at import: here the template's
         folder = env.get("MPLCONFIGDIR")
         if folder:
-            matplotlib.get_configdir = matplotlib.get_cachedir = lambda: folder  # type: ignore[assignment]
+            matplotlib.get_configdir = matplotlib.get_cachedir = lambda: folder
     if env.get("PYTHONNOUSERSITE"):
         import site
 
