@@ -18,6 +18,7 @@ from notebooks import write_notebook
 from project_files import FAST_EXECUTION_TOML, PATHS_TOML
 
 pytestmark = pytest.mark.e2e
+KERNEL_STARTS = pytest.mark.parametrize("kernel_start", ["fork", "spawn"])
 
 # What a kernel can see of where and how it was started, written where the test can read it.
 PROBE = """\
@@ -125,9 +126,10 @@ def once_one_worker(tmp_path: Path, name: str, warm: int, execution: str = "") -
     return probes(config), result.stderr
 
 
-def test_a_warm_kernel_sees_what_a_kernel_started_on_demand_sees(tmp_path):
-    warm, warm_log = once_one_worker(tmp_path, "warm", 1)
-    cold, cold_log = once_one_worker(tmp_path, "cold", 0)
+@KERNEL_STARTS
+def test_a_warm_kernel_sees_what_a_kernel_started_on_demand_sees(tmp_path, kernel_start):
+    warm, warm_log = once_one_worker(tmp_path, "warm", 1, f'kernel_start = "{kernel_start}"')
+    cold, cold_log = once_one_worker(tmp_path, "cold", 0, f'kernel_start = "{kernel_start}"')
     assert [line["warm"] for line in kernel_lines(warm_log)] == [True, True, True], "every run got a ready kernel"
     assert [line["warm"] for line in kernel_lines(cold_log)] == [False, False, False], "warm_kernels = 0: on demand"
     assert len(warm) == len(cold) == 3
@@ -141,8 +143,9 @@ def test_a_warm_kernel_sees_what_a_kernel_started_on_demand_sees(tmp_path):
         assert "FLOWAPI_TOKEN" not in w["env"]
 
 
-def test_nothing_set_by_one_run_is_visible_in_the_next(tmp_path):
-    seen, _ = once_one_worker(tmp_path, "leak", 1)
+@KERNEL_STARTS
+def test_nothing_set_by_one_run_is_visible_in_the_next(tmp_path, kernel_start):
+    seen, _ = once_one_worker(tmp_path, "leak", 1, f'kernel_start = "{kernel_start}"')
     assert len({record["worker"] for record in seen.values()}) == 1, "one worker served every run"
     assert len({record["pid"] for record in seen.values()}) == 3, "each run had a kernel of its own"
     for record in seen.values():
@@ -163,8 +166,9 @@ def pool_processes(daemon: DaemonProcess, at_least: int) -> list[int]:
     return wait_for(lambda: (found := descendants(daemon.pid)) and len(found) >= at_least and found, timeout=90)
 
 
-def test_daemon_killed_with_idle_and_busy_warm_workers_leaves_nothing_alive(tmp_path):
-    config = probe_project(tmp_path, cell_after="import time\ntime.sleep(60)")
+@KERNEL_STARTS
+def test_daemon_killed_with_idle_and_busy_warm_workers_leaves_nothing_alive(tmp_path, kernel_start):
+    config = probe_project(tmp_path, f'kernel_start = "{kernel_start}"', cell_after="import time\ntime.sleep(60)")
     daemon = DaemonProcess(config).start()
     drop(config, 24)
     wait_for(lambda: probes(config), timeout=90, what="the busy run's kernel to be running its notebook")
