@@ -21,9 +21,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib
-import importlib.util
 import json
 import os
+import runpy
 import select
 import signal
 import sys
@@ -48,13 +48,9 @@ def _send(message: dict[str, Any]) -> None:
         data = data[os.write(1, data) :]
 
 
-def _load_launcher() -> Any:
-    spec = importlib.util.spec_from_file_location("_afw_sandbox_launcher", Path(__file__).with_name("launcher.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _load_launcher() -> dict[str, Any]:
+    """The launcher's functions (it seals and starts a kernel the one way both starts share)."""
+    return runpy.run_path(str(Path(__file__).with_name("launcher.py")), run_name="_afw_sandbox_launcher")
 
 
 def _die_with_parent() -> None:
@@ -84,7 +80,7 @@ def _import_modules(preload: list[str]) -> str | None:
     for name in WARM_MODULES:  # a later or earlier ipykernel may not have them all: then its kernels import them
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    _LAUNCHER._load_seal()  # the seal's code too
+    _LAUNCHER["_load_seal"]()  # the seal's code too
     for name in preload:
         try:
             importlib.import_module(name)
@@ -143,7 +139,7 @@ def _become(request: dict[str, Any], keep_closed: list[int]) -> None:
         os.environ.update(_SET_BY_IMPORTS)  # as the same imports set them in a spawned kernel
         os.chdir(request["cwd"])
         _fresh_state(request["env"])
-        _LAUNCHER.become_kernel(request.get("policy") or {}, request["command"])
+        _LAUNCHER["become_kernel"](request.get("policy") or {}, request["command"])
         code = 0
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 1
