@@ -105,3 +105,14 @@ def test_a_preload_that_starts_a_thread_makes_the_worker_spawn_and_say_so_once(t
     assert len(warnings) == 1, warnings
     assert "started a Python thread (afw-test-preload-thread)" in warnings[0]
     assert [line["forked"] for line in kernel_lines(result.stderr)] == [False, False, False]
+
+
+def test_a_preload_module_the_kernel_cannot_import_is_a_validate_error(tmp_path):
+    config = probe_project(tmp_path, execution='preload = ["json", "afw_no_such_module"]')
+    result = cli(config, "validate")
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "preload" in line]
+    assert "'afw_no_such_module' cannot be imported by kernel 'python3''s interpreter" in line
+    assert "install it there or remove it from preload" in line
+    good = probe_project(tmp_path / "good", execution='preload = ["json"]')
+    assert cli(good, "validate").returncode == 0
