@@ -210,17 +210,25 @@ def test_a_worker_killed_mid_run_fails_that_attempt_once_and_the_pool_recovers(t
 
 
 def pool_of(daemon: DaemonProcess) -> tuple[list[int], list[int]]:
-    """(workers, kernels) below the daemon, told apart by their command lines."""
-    workers, kernels = [], []
+    """(workers, kernels) below the daemon, told apart by their command lines.
+
+    A forked kernel has its template's command line (``…/sandbox/template.py``) and the
+    template as its parent; templates themselves are neither.
+    """
+    workers, kernels, forked = [], [], {}
     for pid in descendants(daemon.pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
         if b"autoflow_watch.executor.worker" in cmdline:
             workers.append(pid)
+        elif b"sandbox/template.py" in cmdline:
+            forked[pid] = parent
         elif b"ipykernel" in cmdline:
             kernels.append(pid)
+    kernels += [pid for pid, parent in forked.items() if parent in forked]
     return workers, kernels
 
 
