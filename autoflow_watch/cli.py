@@ -173,7 +173,9 @@ def _validate_sandbox(config: Config) -> int:
 
     for line in sandbox_warnings(config.source, config.app):
         error_line(f"config warning: {line}")
-    refused = sandbox_gate.refusal(config)
+    from autoflow_watch.daemon.preload_check import preload_error
+
+    refused = sandbox_gate.refusal(config) or preload_error(config)
     if refused:
         error_line(f"autoflow-watch: error: {refused}")
         return EXIT_USAGE

@@ -13,7 +13,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from autoflow_watch.config.cron import check_cron
@@ -75,6 +84,16 @@ def _known_backend(name: str) -> str:
     return name
 
 
+class KernelStart(str, Enum):
+    """``[execution] kernel_start``: fork kernels from a pre-imported template, or spawn each one."""
+
+    FORK = "fork"
+    SPAWN = "spawn"
+
+
+ModuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
+
+
 class ExecutionConfig(_Strict):
     """[execution]: which executor, how many runs at once, the worker pool, timeouts, retries and leases."""
 
@@ -97,6 +116,9 @@ class ExecutionConfig(_Strict):
     warm_kernels: int = Field(1, ge=0, le=16, strict=True)  # idle kernels each worker keeps pre-started
     worker_max_runs: int = Field(100, ge=1, le=100_000, strict=True)  # a worker is replaced after this many runs
     sandbox: SandboxMode = SandboxMode.BEST_EFFORT
+    # "fork": each kernel is a fork of a template that imported ipykernel and ``preload`` (docs/execution.md)
+    kernel_start: KernelStart = KernelStart.FORK
+    preload: list[ModuleName] = Field(default_factory=list)
 
 
 class InboxConfig(_Strict):

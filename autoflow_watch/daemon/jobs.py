@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from autoflow_watch.config import Config, Workflow
+from autoflow_watch.config.model import KernelStart
 from autoflow_watch.config.sandbox_paths import forbidden_paths
 from autoflow_watch.config.stencil import date_ranges, ranges_as_strings
 from autoflow_watch.executor.base import Hint, PoolSettings
@@ -50,6 +51,7 @@ def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
         flowapi_token=workflow.flowapi_token,
         sandbox=sandbox_spec(config, workflow),
         max_notebook_bytes=config.app.execution.max_notebook_bytes,
+        preload=list(config.app.execution.preload) if config.app.execution.kernel_start is KernelStart.FORK else None,
     )
 
 
@@ -91,7 +93,14 @@ def worker_environment(config: Config, json_logs: bool) -> dict[str, str]:
 def pool_settings(config: Config) -> PoolSettings:
     execution = config.app.execution
     renders = any(nb.report and nb.report.formats for wf in config.workflows.values() for nb in wf.notebooks)
-    return PoolSettings(execution.max_parallel_runs, execution.warm_kernels, execution.worker_max_runs, renders)
+    return PoolSettings(
+        execution.max_parallel_runs,
+        execution.warm_kernels,
+        execution.worker_max_runs,
+        renders,
+        fork=execution.kernel_start is KernelStart.FORK,
+        preload=tuple(execution.preload),
+    )
 
 
 def kernel_hint(config: Config, token: str | None) -> Hint:

@@ -40,6 +40,8 @@ class PoolSettings:
     warm_kernels: int = 1
     worker_max_runs: int = 100
     renders: bool = True  # some workflow publishes a report: workers import nbconvert and WeasyPrint at start
+    fork: bool = True  # kernels are forked from a per-kernelspec template (kernel_start = "fork")
+    preload: tuple[str, ...] = ()  # modules the templates import before forking
 
 
 @dataclass(frozen=True)

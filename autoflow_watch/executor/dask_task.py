@@ -202,6 +202,7 @@ def _execute_in(folder: Path, outputs: Path, key: str, worker: Any, task: Notebo
     env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, "MPLBACKEND")}
     kernels = WarmKernels(0, env, outputs, pids.append, lambda pid: None, job.kernel_start_timeout_s)
     kernels.font_folder = folder.parent / "fonts"  # built once per worker, not per task
+    kernels.templates = worker_templates(worker, env, folder.parent, job.preload)
     watch = _CancelWatch(worker, key, pids)
     profile = KernelProfile(job.kernel, str(folder), token is not None, worker_sandbox(job.sandbox, folder))
     output = outputs / f"{notebook.name}.ipynb"
@@ -225,6 +226,7 @@ def _execute_in(folder: Path, outputs: Path, key: str, worker: Any, task: Notebo
             failure = error
     finally:
         watch.stop()
+        kernels.templates = None  # the worker's, kept for the next task
         kernels.close()
         with _running_lock:
             _running.pop(key, None)
@@ -293,3 +295,57 @@ class _CancelWatch:
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join(timeout=2)
+
+
+TEMPLATES_PLUGIN = "autoflow-watch-kernel-templates"
+
+
+class KernelTemplatesPlugin:
+    """A Dask worker plugin that keeps this worker's kernel templates (one per kernelspec and preload list).
+
+    Installed by the first task that wants forked kernels; its templates are started on a thread
+    that lives as long as the worker (``PR_SET_PDEATHSIG`` follows the thread that started a
+    template, and Dask's task threads come and go), and closed when the worker closes.
+    """
+
+    name = TEMPLATES_PLUGIN
+
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.env, self.folder = env, folder
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="afw-templates")
+        self.by_preload: dict[tuple[str, ...], Any] = {}
+        self.lock = threading.Lock()
+
+    def templates(self, preload: list[str]) -> Any:
+        from autoflow_watch.executor.kernel_template import KernelTemplates
+
+        with self.lock:
+            key = tuple(preload)
+            if key not in self.by_preload:
+                folder = self.folder / f"templates-{len(self.by_preload)}"
+                start = lambda make: self._starter.submit(make).result()  # noqa: E731
+                self.by_preload[key] = KernelTemplates(list(preload), self.env, folder, starter=start)
+            return self.by_preload[key]
+
+    def setup(self, worker: Any) -> None:
+        """Nothing to start until a task asks (the kernelspec is known only then)."""
+
+    def teardown(self, worker: Any) -> None:
+        with self.lock:
+            for templates in self.by_preload.values():
+                templates.close()
+            self.by_preload.clear()
+        self._starter.shutdown(wait=False)
+
+
+def worker_templates(worker: Any, env: dict[str, str], folder: Path, preload: list[str] | None) -> Any:
+    """This worker's templates for ``preload``; None when the daemon asked for spawned kernels."""
+    if preload is None:
+        return None
+    with _running_lock:
+        plugin = worker.plugins.get(TEMPLATES_PLUGIN)
+        if plugin is None:
+            plugin = worker.plugins[TEMPLATES_PLUGIN] = KernelTemplatesPlugin(env, folder)
+    return plugin.templates(preload)

@@ -102,6 +102,7 @@ class RunJob:
     flowapi_token: bool = False  # whether this workflow's kernels are handed FLOWAPI_TOKEN
     sandbox: SandboxSpec = SandboxSpec()
     max_notebook_bytes: int = 256 * 1024 * 1024  # [execution] max_notebook_bytes
+    preload: list[str] | None = None  # kernel_start = "fork" on a Dask worker: what its template imports
 
     def kernel_profile(self, notebook: NotebookJob) -> KernelProfile:
         """The kernel a notebook of this run needs (release 1: the notebook's folder as working folder)."""

@@ -73,7 +73,7 @@ class AttemptRunner:
         kernel, warm = self.kernels.take(self.job.kernel_profile(notebook), self.token)
         adopt_log(kernel, kernel_log_path(self.job.work_dir, notebook.name))
         self.emit(KernelAssigned(notebook.name, kernel.pid, warm))
-        get_logger("autoflow_watch.worker").info("notebook.kernel", pid=kernel.pid, warm=warm)
+        get_logger("autoflow_watch.worker").info("notebook.kernel", pid=kernel.pid, warm=warm, forked=kernel.forked)
         # the next kernel boots while this notebook runs; started from the event loop papermill
         # spins, once this notebook's first cells are under way (a fork is not free)
         self.kernels.fill_soon(upcoming, self.token)

@@ -43,6 +43,7 @@ from autoflow_watch.executor.kernel_sandbox import (
     make_private_folder,
     write_policy,
 )
+from autoflow_watch.executor.kernel_template import ForkedProcess, KernelTemplate, KernelTemplates, TemplateUnusable
 from autoflow_watch.logs import get_logger
 from autoflow_watch.secrets import TOKEN_ENV
 
@@ -89,10 +90,36 @@ class ReportingKernelManager(AsyncKernelManager):
         self.client_factory = ReadiedClient
         self.opened_clients: list[Any] = []
         self.readied: ReadiedClient | None = None
+        self.templates: KernelTemplates | None = None  # set: fork this kernel from its kernelspec's template
+        self.template: KernelTemplate | None = None
+        self.private: PrivateFolder | None = None
+        self.policy: dict[str, Any] | None = None
+        self.log_path = ""
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command: list[str] = super().format_kernel_cmd(extra_arguments)
+        if self.template is not None:
+            return command  # forked: the template seals the child itself
         return command if self.policy_file is None else launch_command(command, self.policy_file)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        if self.template is None or self.templates is None:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        env = {**kw["env"], "JPY_PARENT_PID": str(os.getpid())}  # as jupyter_client's launch_kernel sets it
+        request = {"command": kernel_cmd, "env": env, "cwd": str(kw.get("cwd") or os.getcwd())}
+        try:
+            process: ForkedProcess = self.template.fork({**request, "log": self.log_path, "policy": self.policy})
+        except TemplateUnusable as error:  # e.g. a preload started a thread after all: spawn from now on
+            self.templates.failed(self.template, str(error))
+            self.template = None
+            if self.policy is not None and self.private is not None:
+                self.policy_file = write_policy(self.private, self.policy)
+                kernel_cmd = launch_command(kernel_cmd, self.policy_file)
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        provisioner: Any = self.provisioner
+        provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, process.pid
+        provisioner.cwd = request["cwd"]
+        self._reconcile_connection_info(provisioner.connection_info)
 
     def client(self, **kwargs: Any) -> Any:
         if self.readied is not None and not kwargs:  # papermill's client: the one made ready in advance
@@ -123,6 +150,7 @@ class Kernel:
     private: PrivateFolder | None = None  # a sealed kernel's own folder (None: sandbox off)
     readying: asyncio.Task[None] | None = None  # a pre-started kernel's client getting ready
     discard_deadline: float | None = None
+    forked: bool = False  # a fork of its kernelspec's template (else spawned)
 
     @property
     def pid(self) -> int:
@@ -153,6 +181,7 @@ class WarmKernels:
     start_timeout_s: float = 60.0
     reaps_orphans: bool = False  # this process is a subreaper: orphans of its kernels become its children
     font_folder: Path | None = None  # where matplotlib's font lists are built (default: in ``folder``)
+    templates: KernelTemplates | None = None  # kernel_start = "fork": the templates kernels are forked from
     idle: list[Kernel] = field(default_factory=list)
     busy: list[Kernel] = field(default_factory=list)  # taken by a notebook, not yet discarded
     retiring: list[Kernel] = field(default_factory=list)
@@ -265,6 +294,8 @@ class WarmKernels:
             self._finish(kernel)
         if self._fonts is not None:
             self._fonts.close()
+        if self.templates is not None:
+            self.templates.close()
 
     def pids(self) -> list[int]:
         return [k.pid for k in (*self.idle, *self.retiring)]
@@ -282,13 +313,18 @@ class WarmKernels:
             ipc_dir = str(private.root)
             manager = ReportingKernelManager(private.socket_base, kernel_name=profile.kernel)
             policy = kernel_policy(profile, private, kernelspec_files(manager.kernel_spec))
-            manager.policy_file = write_policy(private, policy)
+            manager.private, manager.policy = private, policy
+            self._choose_template(manager, profile)
+            if manager.template is None:
+                manager.policy_file = write_policy(private, policy)
             manager.connection_file = str(private.runtime / "kernel.json")
             env.update(private.environment())
             self._provide_fonts(manager, private)
         else:
             ipc_dir = tempfile.mkdtemp(prefix="afw-")  # short: socket paths have at most 107 bytes
             manager = ReportingKernelManager(os.path.join(ipc_dir, "k"), kernel_name=profile.kernel)
+            self._choose_template(manager, profile)
+        manager.log_path = str(log_path)
         with log_path.open("ab") as output:  # the kernel keeps its own copy of the descriptor
             run_sync(manager.start_kernel)(
                 env=env,
@@ -305,9 +341,24 @@ class WarmKernels:
             ipc_dir,
             time.time(),
             private=private,
+            forked=manager.template is not None,
         )
         self.on_started(kernel.pid)
         return kernel
+
+    def _choose_template(self, manager: ReportingKernelManager, profile: KernelProfile) -> None:
+        """Fork this kernel from its kernelspec's template when there is a usable one."""
+        if self.templates is None:
+            return
+        template = self.templates.for_spec(profile.kernel, manager.kernel_spec)
+        if template is None:
+            return
+        try:
+            template.wait_ready()
+        except TemplateUnusable as error:
+            self.templates.failed(template, str(error))
+            return
+        manager.templates, manager.template = self.templates, template
 
     def _provide_fonts(self, manager: ReportingKernelManager, private: PrivateFolder) -> None:
         """Matplotlib's font list for this kernel's interpreter, built once per worker, copied in."""
@@ -322,6 +373,8 @@ class WarmKernels:
             log.warning("kernel.font_cache_failed", error=str(error)[:300])
 
     def _retire(self, kernel: Kernel, *, now: bool) -> None:
+        if kernel in self.busy:
+            self.busy.remove(kernel)
         if kernel.readying is not None:
             if not kernel.readying.done():
                 kernel.readying.cancel()
@@ -349,5 +402,6 @@ class WarmKernels:
             self.retiring.remove(kernel)
         if self.reaps_orphans:
             keep = [*self.pids(), *(k.pid for k in self.busy), *(self._fonts.pids() if self._fonts else [])]
+            keep += self.templates.pids() if self.templates else []
             processes.kill_adopted(keep)
         self.on_gone(kernel.pid)

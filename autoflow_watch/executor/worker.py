@@ -37,6 +37,7 @@ from autoflow_watch.executor.events import (
     decode,
 )
 from autoflow_watch.executor.job import KernelProfile, WorkerResult
+from autoflow_watch.executor.kernel_template import kernel_templates
 from autoflow_watch.executor.warm_kernels import WarmKernels
 from autoflow_watch.logs import bind_run, configure, get_logger
 from autoflow_watch.secrets import TOKEN_ENV, register_secret
@@ -185,6 +186,7 @@ def main(argv: list[str]) -> int:
         on_started=lambda pid: channel.emit(KernelStarted(pid)),
         on_gone=lambda pid: channel.emit(KernelGone(pid)),
         reaps_orphans=processes.become_subreaper(),
+        templates=kernel_templates(argv[2:], base_env, folder),
     )
     worker = Worker(channel, kernels)
     commands = command_lines(sys.stdin.fileno())

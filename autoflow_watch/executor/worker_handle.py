@@ -10,6 +10,7 @@ kernel it reported and reports the attempt it was running as cut short.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -176,6 +177,7 @@ class WorkerHandle:
         self._folder.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "autoflow_watch.executor.worker", str(self._settings.warm_kernels)]
         command += [str(self._folder), *(["--render"] if self._settings.renders else [])]
+        command += [f"--fork={json.dumps(list(self._settings.preload))}"] if self._settings.fork else []
         with self._lock:
             process = subprocess.Popen(
                 command,

@@ -17,9 +17,12 @@ import runpy
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _load_seal():  # type: ignore[no-untyped-def]
+    if "_afw_sandbox_seal" in sys.modules:  # a kernel template loaded it before forking
+        return sys.modules["_afw_sandbox_seal"]
     spec = importlib.util.spec_from_file_location("_afw_sandbox_seal", Path(__file__).with_name("seal.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -47,17 +50,29 @@ def main(argv: list[str]) -> None:
     os.unlink(policy_file)
     if sys.path and os.path.realpath(sys.path[0]) == str(Path(__file__).resolve().parent):
         sys.path.pop(0)  # the launcher's folder is no business of the notebook
+    become_kernel(policy, command)
+
+
+def become_kernel(policy: dict[str, Any], command: list[str]) -> None:
+    """Seal this process with ``policy`` and run the kernel ``command`` (here, or by ``execv``).
+
+    The one way a kernel is sealed and started, whether this process was spawned by the worker
+    or forked from a kernel template (``template.py``).
+    """
     executable = shutil.which(command[0]) or command[0]
     here = os.path.realpath(executable) == os.path.realpath(sys.executable)
     _keep_orphans()
-    report = _load_seal().seal(policy)
-    if policy.get("required") and not (report["files"] and report["tcp"] and report["scopes"]):
+    report = _load_seal().seal(policy) if policy else None
+    if report is None:  # sandbox = "off": a forked kernel runs unsealed, as a spawned one would
+        pass
+    elif policy.get("required") and not (report["files"] and report["tcp"] and report["scopes"]):
         sys.stderr.write(  # a Dask worker host without Landlock: the kernel refuses to run unsealed
             f'autoflow-watch: sandbox = "required" but this host enforces only {report} (Landlock ABI'
             f" {report['abi']}; files, TCP and signals need Linux 6.12): the kernel does not start\n"
         )
         raise SystemExit(3)
-    os.environ["AUTOFLOW_WATCH_SANDBOX"] = json.dumps(report, separators=(",", ":"))
+    else:
+        os.environ["AUTOFLOW_WATCH_SANDBOX"] = json.dumps(report, separators=(",", ":"))
     args = command[1:]
     if here and len(args) > 1 and args[0] == "-m":  # ``python -m module``: in this very process
         sys.argv = [args[1], *args[2:]]

@@ -44,11 +44,13 @@ def install_flaky_kernel(folder: Path) -> dict[str, str]:
     return {"JUPYTER_PATH": str(folder / "jupyter")}
 
 
+@pytest.mark.parametrize("kernel_start", ["fork", "spawn"])
 @pytest.mark.parametrize("warm_kernels", [0, 1], ids=["started-on-demand", "pre-started"])
-def test_kernel_that_fails_to_start_once_is_retried_within_the_attempt(tmp_path, warm_kernels):
+def test_kernel_that_fails_to_start_once_is_retried_within_the_attempt(tmp_path, warm_kernels, kernel_start):
     """On demand, papermill's start fails and is retried; pre-started, the dead kernel is replaced."""
     env = install_flaky_kernel(tmp_path)
     settings = f'kernel = "flaky"\nkernel_start_timeout = "20s"\nmax_parallel_runs = 1\nwarm_kernels = {warm_kernels}'
+    settings += f'\nkernel_start = "{kernel_start}"  # the flaky kernelspec is not an ipykernel: always spawned'
     config = single_notebook_project(tmp_path, "print('ok')", execution=settings, workflow='write_paths = ["flags"]')
     drop_marker(config)
     result = cli(config, "run", "--once", env=env)

@@ -18,22 +18,30 @@ from notebooks import write_notebook
 from project_files import FAST_EXECUTION_TOML, PATHS_TOML
 
 pytestmark = pytest.mark.e2e
+KERNEL_STARTS = pytest.mark.parametrize("kernel_start", ["fork", "spawn"])
 
 # What a kernel can see of where and how it was started, written where the test can read it.
 PROBE = """\
-import json, os, resource, sys
+import json, os, random, resource, sys
+import numpy
 seen_before = {
     "global": globals().get("left_by_an_earlier_run"),
     "env": os.environ.get("AFW_LEFT_BY_AN_EARLIER_RUN"),
     "module": getattr(json, "left_by_an_earlier_run", None),
+    "monkeypatch": getattr(numpy.random.random, "left_by_an_earlier_run", None),
 }
 left_by_an_earlier_run = run_id
 os.environ["AFW_LEFT_BY_AN_EARLIER_RUN"] = run_id
 json.left_by_an_earlier_run = run_id
+_random = numpy.random.random
+numpy.random.random = lambda *a: _random(*a)
+numpy.random.random.left_by_an_earlier_run = run_id
 limits = {name: resource.getrlimit(getattr(resource, name)) for name in ("RLIMIT_NOFILE", "RLIMIT_AS", "RLIMIT_NPROC")}
 record = {
     "cwd": os.getcwd(), "sys_path": sys.path, "env": dict(os.environ), "limits": limits,
-    "pid": os.getpid(), "worker": os.getppid(), "seen_before": seen_before, "executable": sys.executable,
+    "pid": os.getpid(), "worker": int(os.environ["JPY_PARENT_PID"]), "seen_before": seen_before,
+    "executable": sys.executable, "random": random.random(), "numpy_random": float(_random()),
+    "sandbox": os.environ.get("AUTOFLOW_WATCH_SANDBOX"), "parent": os.getppid(),
 }
 with open(os.path.join(probe_dir, reference_date + ".json"), "w") as out:
     json.dump(record, out)
@@ -110,17 +118,18 @@ def comparable(record: dict, project: str) -> dict:
     return {"cwd": local(record["cwd"]), "sys_path": [local(p) for p in record["sys_path"]], "env": env}
 
 
-def once_one_worker(tmp_path: Path, name: str, warm: int) -> tuple[dict[str, dict], str]:
-    config = probe_project(tmp_path / name, execution=f"warm_kernels = {warm}\nmax_parallel_runs = 1")
+def once_one_worker(tmp_path: Path, name: str, warm: int, execution: str = "") -> tuple[dict[str, dict], str]:
+    config = probe_project(tmp_path / name, execution=f"warm_kernels = {warm}\nmax_parallel_runs = 1\n{execution}")
     drop(config, 20, 21, 22)
     result = cli(config, "run", "--once")
     assert result.returncode == 0, result.stderr[-3000:]
     return probes(config), result.stderr
 
 
-def test_a_warm_kernel_sees_what_a_kernel_started_on_demand_sees(tmp_path):
-    warm, warm_log = once_one_worker(tmp_path, "warm", 1)
-    cold, cold_log = once_one_worker(tmp_path, "cold", 0)
+@KERNEL_STARTS
+def test_a_warm_kernel_sees_what_a_kernel_started_on_demand_sees(tmp_path, kernel_start):
+    warm, warm_log = once_one_worker(tmp_path, "warm", 1, f'kernel_start = "{kernel_start}"')
+    cold, cold_log = once_one_worker(tmp_path, "cold", 0, f'kernel_start = "{kernel_start}"')
     assert [line["warm"] for line in kernel_lines(warm_log)] == [True, True, True], "every run got a ready kernel"
     assert [line["warm"] for line in kernel_lines(cold_log)] == [False, False, False], "warm_kernels = 0: on demand"
     assert len(warm) == len(cold) == 3
@@ -134,12 +143,13 @@ def test_a_warm_kernel_sees_what_a_kernel_started_on_demand_sees(tmp_path):
         assert "FLOWAPI_TOKEN" not in w["env"]
 
 
-def test_nothing_set_by_one_run_is_visible_in_the_next(tmp_path):
-    seen, _ = once_one_worker(tmp_path, "leak", 1)
+@KERNEL_STARTS
+def test_nothing_set_by_one_run_is_visible_in_the_next(tmp_path, kernel_start):
+    seen, _ = once_one_worker(tmp_path, "leak", 1, f'kernel_start = "{kernel_start}"')
     assert len({record["worker"] for record in seen.values()}) == 1, "one worker served every run"
     assert len({record["pid"] for record in seen.values()}) == 3, "each run had a kernel of its own"
     for record in seen.values():
-        assert record["seen_before"] == {"global": None, "env": None, "module": None}
+        assert record["seen_before"] == {"global": None, "env": None, "module": None, "monkeypatch": None}
 
 
 def test_worker_max_runs_replaces_a_worker_after_that_many_runs(tmp_path):
@@ -156,8 +166,9 @@ def pool_processes(daemon: DaemonProcess, at_least: int) -> list[int]:
     return wait_for(lambda: (found := descendants(daemon.pid)) and len(found) >= at_least and found, timeout=90)
 
 
-def test_daemon_killed_with_idle_and_busy_warm_workers_leaves_nothing_alive(tmp_path):
-    config = probe_project(tmp_path, cell_after="import time\ntime.sleep(60)")
+@KERNEL_STARTS
+def test_daemon_killed_with_idle_and_busy_warm_workers_leaves_nothing_alive(tmp_path, kernel_start):
+    config = probe_project(tmp_path, f'kernel_start = "{kernel_start}"', cell_after="import time\ntime.sleep(60)")
     daemon = DaemonProcess(config).start()
     drop(config, 24)
     wait_for(lambda: probes(config), timeout=90, what="the busy run's kernel to be running its notebook")
@@ -199,17 +210,25 @@ def test_a_worker_killed_mid_run_fails_that_attempt_once_and_the_pool_recovers(t
 
 
 def pool_of(daemon: DaemonProcess) -> tuple[list[int], list[int]]:
-    """(workers, kernels) below the daemon, told apart by their command lines."""
-    workers, kernels = [], []
+    """(workers, kernels) below the daemon, told apart by their command lines.
+
+    A forked kernel has its template's command line (``…/sandbox/template.py``) and the
+    template as its parent; templates themselves are neither.
+    """
+    workers, kernels, forked = [], [], {}
     for pid in descendants(daemon.pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
         if b"autoflow_watch.executor.worker" in cmdline:
             workers.append(pid)
+        elif b"sandbox/template.py" in cmdline:
+            forked[pid] = parent
         elif b"ipykernel" in cmdline:
             kernels.append(pid)
+    kernels += [pid for pid, parent in forked.items() if parent in forked]
     return workers, kernels
 
 

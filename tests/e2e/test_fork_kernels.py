@@ -1,0 +1,118 @@
+"""Kernels forked from a pre-imported template (kernel_start = "fork"), with the real daemon and real kernels.
+
+A forked kernel must be, to its notebook, a spawned kernel: same working folder, environment,
+``sys.path``, limits and seal; its own random state; nothing of an earlier notebook. The
+template dies with the daemon, a kernel killed mid-cell takes nothing else with it, and a
+template that cannot fork safely is reported once and the worker spawns instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from daemon_process import DaemonProcess, alive_pids, cli, descendants, wait_for
+from test_warm_workers import comparable, drop, kernel_lines, once_one_worker, probe_project, probes
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_forked_kernel_sees_what_a_spawned_kernel_sees(tmp_path):
+    forked, forked_log = once_one_worker(tmp_path, "fork", 1, 'kernel_start = "fork"\npreload = ["numpy"]')
+    spawned, spawned_log = once_one_worker(tmp_path, "spawn", 1, 'kernel_start = "spawn"')
+    assert [line["forked"] for line in kernel_lines(forked_log)] == [True, True, True]
+    assert [line["forked"] for line in kernel_lines(spawned_log)] == [False, False, False]
+    assert len(forked) == len(spawned) == 3
+    for day in forked:
+        f, s = comparable(forked[day], "fork"), comparable(spawned[day], "spawn")
+        assert f["cwd"] == s["cwd"]
+        assert f["sys_path"] == s["sys_path"]
+        assert f["env"] == s["env"], set(f["env"].items()) ^ set(s["env"].items())
+        assert forked[day]["limits"] == spawned[day]["limits"]
+        assert forked[day]["sandbox"] == spawned[day]["sandbox"] is not None, "sealed alike"
+        assert forked[day]["parent"] != forked[day]["worker"], "its parent is the template, not the worker"
+    assert "kernel.fork_unavailable" not in forked_log
+
+
+def test_forked_kernels_have_their_own_random_state_and_nothing_of_the_last_notebook(tmp_path):
+    seen, _ = once_one_worker(tmp_path, "fresh", 1, 'kernel_start = "fork"\npreload = ["numpy"]')
+    records = list(seen.values())
+    assert len({r["pid"] for r in records}) == 3
+    assert len({r["random"] for r in records}) == 3, "random.random() differs between forked kernels"
+    assert len({r["numpy_random"] for r in records}) == 3, "numpy.random.random() differs too"
+    for record in records:  # a variable, an env var, a module attribute, a monkeypatch of a preloaded module
+        assert record["seen_before"] == {"global": None, "env": None, "module": None, "monkeypatch": None}
+
+
+def test_a_forked_kernel_killed_mid_cell_takes_nothing_else_with_it(tmp_path):
+    suicide = (
+        "import signal, time\n"
+        "if reference_date == '2026-11-20':\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    time.sleep(30)"
+    )
+    config = probe_project(
+        tmp_path, execution='max_parallel_runs = 1\nmax_attempts = 1\nkernel_start = "fork"', cell_after=suicide
+    )
+    drop(config, 20, 21, 22)
+    result = cli(config, "run", "--once")
+    assert set(probes(config)) == {"2026-11-20", "2026-11-21", "2026-11-22"}
+    outbox = config.parent / "var" / "outbox" / "probe"
+    assert not (outbox / "2026-11-20" / "manifest.json").exists()
+    assert (outbox / "2026-11-21" / "manifest.json").exists() and (outbox / "2026-11-22" / "manifest.json").exists()
+    assert [line["forked"] for line in kernel_lines(result.stderr)] == [True, True, True]
+
+
+def test_daemon_killed_leaves_no_template_and_no_kernel(tmp_path):
+    config = probe_project(tmp_path, execution='kernel_start = "fork"', cell_after="import time\ntime.sleep(60)")
+    daemon = DaemonProcess(config).start()
+    drop(config, 24)
+    [record] = wait_for(lambda: list(probes(config).values()), timeout=120, what="the notebook to be running")
+    found = wait_for(lambda: (d := descendants(daemon.pid)) and record["parent"] in d and d, timeout=60)
+    templates = [p for p in found if b"template.py" in _cmdline(p)]
+    assert record["parent"] in templates and record["pid"] in found
+    daemon.kill9()
+    wait_for(lambda: not alive_pids(found), timeout=30, what=f"{alive_pids(found)} to die with the daemon")
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+THREADED_MODULE = """\
+import threading, time
+threading.Thread(target=time.sleep, args=(3600,), name="afw-test-preload-thread", daemon=True).start()
+"""
+
+
+def test_a_preload_that_starts_a_thread_makes_the_worker_spawn_and_say_so_once(tmp_path):
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "starts_a_thread.py").write_text(THREADED_MODULE)
+    config = probe_project(
+        tmp_path / "p", execution='max_parallel_runs = 1\nkernel_start = "fork"\npreload = ["starts_a_thread"]'
+    )
+    drop(config, 20, 21, 22)
+    path = os.pathsep.join(filter(None, [str(modules), os.environ.get("PYTHONPATH")]))
+    result = cli(config, "run", "--once", env={"PYTHONPATH": path})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(probes(config)) == 3
+    warnings = [line for line in result.stderr.splitlines() if "kernel.fork_unavailable" in line]
+    assert len(warnings) == 1, warnings
+    assert "started a Python thread (afw-test-preload-thread)" in warnings[0]
+    assert [line["forked"] for line in kernel_lines(result.stderr)] == [False, False, False]
+
+
+def test_a_preload_module_the_kernel_cannot_import_is_a_validate_error(tmp_path):
+    config = probe_project(tmp_path, execution='preload = ["json", "afw_no_such_module"]')
+    result = cli(config, "validate")
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "preload" in line]
+    assert "'afw_no_such_module' cannot be imported by kernel 'python3''s interpreter" in line
+    assert "install it there or remove it from preload" in line
+    good = probe_project(tmp_path / "good", execution='preload = ["json"]')
+    assert cli(good, "validate").returncode == 0
