@@ -119,7 +119,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     try:
         if args.command == "validate":
             if config.app.execution.backend == "dask":
-                from autoflow_watch.executor.dask_check import cluster_problems
+                from autoflow_watch.executor.dask.check import cluster_problems
 
                 problems = cluster_problems(config)
                 for line in problems:

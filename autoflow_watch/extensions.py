@@ -49,5 +49,5 @@ def one_of(names: list[str]) -> str:
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
-register_executor("local", "autoflow_watch.executor.local:build")
-register_executor("dask", "autoflow_watch.executor.dask_executor:build", kernels_here=False)
+register_executor("local", "autoflow_watch.executor.local.executor:build")
+register_executor("dask", "autoflow_watch.executor.dask.executor:build", kernels_here=False)

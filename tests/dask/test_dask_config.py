@@ -11,7 +11,7 @@ import pytest
 from dask_cluster import use_dask
 
 from autoflow_watch.config import ConfigError, load_config
-from autoflow_watch.executor.dask_task import NotebookTask, SealedToken
+from autoflow_watch.executor.dask.task import NotebookTask, SealedToken
 from autoflow_watch.executor.job import NotebookJob, RunJob
 
 

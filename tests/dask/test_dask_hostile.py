@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 PRELOAD = """\
 import os
-import autoflow_watch.executor.dask_task as task_module
+import autoflow_watch.executor.dask.task as task_module
 
 PWNED = {pwned!r}
 

@@ -222,7 +222,7 @@ def pool_of(daemon: DaemonProcess) -> tuple[list[int], list[int]]:
             parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        if b"autoflow_watch.executor.worker" in cmdline:
+        if b"autoflow_watch.executor.local.worker" in cmdline:
             workers.append(pid)
         elif b"sandbox/template.py" in cmdline:
             forked[pid] = parent

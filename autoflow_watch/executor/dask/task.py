@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch import processes
-from autoflow_watch.executor.dask_wire import to_wire
+from autoflow_watch.executor.dask.wire import to_wire
 from autoflow_watch.executor.job import KernelProfile, NotebookJob, RunJob, SandboxSpec, kernel_log_path
 from autoflow_watch.secrets import TOKEN_ENV, register_secret
 
@@ -114,7 +114,7 @@ _running_lock = threading.Lock()
 
 
 def run_notebook(task: NotebookTask) -> dict[str, Any]:
-    """The Dask task: execute ``task``'s notebook on this worker; return it as plain data (``dask_wire``)."""
+    """The Dask task: execute ``task``'s notebook on this worker; return it as plain data (``wire``)."""
     from distributed import get_worker
     from distributed.worker import thread_state
 

@@ -1,6 +1,6 @@
 """One attempt on a Dask cluster, driven from the daemon: a task per notebook in DAG order, then the reports here.
 
-Each notebook goes to the cluster as a :class:`~autoflow_watch.executor.dask_task.NotebookTask`
+Each notebook goes to the cluster as a :class:`~autoflow_watch.executor.dask.task.NotebookTask`
 (its bytes, its parameters, the executed copies of its upstream notebooks, and the token only
 for ``flowapi_token`` workflows). What comes back — the executed notebook and the kernel's
 output — is written into the attempt's run folder on the daemon's host, exactly where the local
@@ -23,7 +23,7 @@ from typing import Any
 
 from autoflow_watch.executor.attempt import drive, notebook_logger
 from autoflow_watch.executor.base import Execution, OnDone, OnEvent, cut_short
-from autoflow_watch.executor.dask_task import (
+from autoflow_watch.executor.dask.task import (
     UPSTREAM_FOLDER,
     NotebookReturn,
     NotebookTask,
@@ -31,7 +31,7 @@ from autoflow_watch.executor.dask_task import (
     WorkerLost,
     forget_first_execution,
 )
-from autoflow_watch.executor.dask_wire import BadReturn, RefusedPickle, from_wire
+from autoflow_watch.executor.dask.wire import BadReturn, RefusedPickle, from_wire
 from autoflow_watch.executor.events import Message, RunEvent, StepChanged, StopReason
 from autoflow_watch.executor.job import NotebookJob, RunJob, WorkerResult, kernel_log_path
 from autoflow_watch.executor.notebook_run import NotebookFailure
@@ -152,7 +152,7 @@ class DaskAttempt:
 
     def _run_on_cluster(self, notebook: NotebookJob) -> NotebookReturn | None:
         """Submit the notebook's task and wait for it; None when the daemon stopped the attempt meanwhile."""
-        from autoflow_watch.executor.dask_task import run_notebook
+        from autoflow_watch.executor.dask.task import run_notebook
 
         client = self._client()
         if client is None:
@@ -251,7 +251,7 @@ def _outcome(future: Any, notebook: NotebookJob) -> NotebookReturn:
 
 def _cancel_and_kill(client: Any, future: Any) -> None:
     """Cancel the task (its worker then kills the kernel) and, to be sure and quick, kill its kernel now."""
-    from autoflow_watch.executor.dask_task import kill_kernels
+    from autoflow_watch.executor.dask.task import kill_kernels
 
     if client is None:
         return  # no scheduler: its workers close themselves, and their kernels die with them

@@ -1,8 +1,8 @@
 """The Dask executor (``backend = "dask"``): the daemon is a Dask client, notebooks run on Dask workers.
 
 The daemon keeps planning, claims and leases, rendering and publishing; each notebook of an
-attempt is one task on the cluster (:mod:`autoflow_watch.executor.dask_attempt` drives an
-attempt, :mod:`autoflow_watch.executor.dask_task` is what runs on a worker). There are no warm
+attempt is one task on the cluster (:mod:`autoflow_watch.executor.dask.attempt` drives an
+attempt, :mod:`autoflow_watch.executor.dask.task` is what runs on a worker). There are no warm
 kernels on the cluster: a worker starts a kernel when a notebook's task begins.
 """
 
@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 from autoflow_watch.executor.base import Execution, ExecutorSetup, Hint, OnDone, OnEvent, PoolSettings
-from autoflow_watch.executor.dask_attempt import DaskAttempt
-from autoflow_watch.executor.dask_link import SchedulerLink
+from autoflow_watch.executor.dask.attempt import DaskAttempt
+from autoflow_watch.executor.dask.link import SchedulerLink
 from autoflow_watch.executor.events import StopReason
 from autoflow_watch.executor.job import RunJob
 from autoflow_watch.logs import get_logger

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from autoflow_watch.executor.dask_wire import DESERIALIZERS, SERIALIZERS, refuse_pickles_from_the_cluster
+from autoflow_watch.executor.dask.wire import DESERIALIZERS, SERIALIZERS, refuse_pickles_from_the_cluster
 from autoflow_watch.logs import get_logger
 
 log = get_logger("autoflow_watch.dask")
@@ -38,7 +38,7 @@ def connect(address: str, tls: Any, timeout: float = CONNECT_TIMEOUT_S) -> Any:
     """A connected ``distributed.Client`` that takes back plain data only (raises when the scheduler does not answer).
 
     Results are read with msgpack alone and every pickle the cluster sends is refused
-    (:mod:`autoflow_watch.executor.dask_wire`): a worker or scheduler cannot run code in the daemon.
+    (:mod:`autoflow_watch.executor.dask.wire`): a worker or scheduler cannot run code in the daemon.
     """
     from distributed import Client
 

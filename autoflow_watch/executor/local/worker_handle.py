@@ -175,7 +175,7 @@ class WorkerHandle:
 
     def _spawn(self) -> None:
         self._folder.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "autoflow_watch.executor.worker", str(self._settings.warm_kernels)]
+        command = [sys.executable, "-m", "autoflow_watch.executor.local.worker", str(self._settings.warm_kernels)]
         command += [str(self._folder), *(["--render"] if self._settings.renders else [])]
         command += [f"--fork={json.dumps(list(self._settings.preload))}"] if self._settings.fork else []
         with self._lock:

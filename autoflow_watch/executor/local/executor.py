@@ -22,7 +22,7 @@ from pathlib import Path
 from autoflow_watch.executor.base import ExecutorSetup, Hint, OnDone, OnEvent, PoolSettings
 from autoflow_watch.executor.events import StopReason
 from autoflow_watch.executor.job import RunJob
-from autoflow_watch.executor.worker_handle import WorkerHandle
+from autoflow_watch.executor.local.worker_handle import WorkerHandle
 from autoflow_watch.logs import get_logger
 from autoflow_watch.processes import alive
 from autoflow_watch.vocabulary import Claim
@@ -32,7 +32,7 @@ WORKERS_FOLDER = ".workers"  # inside [paths] work: each worker's private folder
 
 
 class LocalExecutor:
-    """Runs attempts in a pool of worker processes; the daemon's side of :mod:`autoflow_watch.executor.worker`."""
+    """Runs attempts in a pool of worker processes; the daemon's side of :mod:`autoflow_watch.executor.local.worker`."""
 
     def __init__(
         self,

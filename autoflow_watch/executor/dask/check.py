@@ -6,7 +6,7 @@ from typing import Any
 
 from autoflow_watch.config import Config
 from autoflow_watch.config.errors import problem
-from autoflow_watch.executor.dask_link import connect
+from autoflow_watch.executor.dask.link import connect
 
 CHECK_TIMEOUT_S = 10.0
 
@@ -35,7 +35,7 @@ def cluster_problems(config: Config) -> list[str]:
 
 
 def _kernel_problems(config: Config, client: Any) -> list[str]:
-    from autoflow_watch.executor.dask_task import kernel_names
+    from autoflow_watch.executor.dask.task import kernel_names
 
     wanted: dict[str, str] = {}  # kernel name -> the key path that names it
     for index, spec in enumerate(config.app.workflow):

@@ -1,4 +1,4 @@
-"""A long-lived worker process: ``python -m autoflow_watch.executor.worker WARM_KERNELS FOLDER [--render]``.
+"""A long-lived worker process: ``python -m autoflow_watch.executor.local.worker WARM_KERNELS FOLDER [--render]``.
 
 It serves one attempt at a time, for many attempts: commands come as JSON lines on stdin
 (:mod:`autoflow_watch.executor.events`), events go back as JSON lines on a private copy of
@@ -90,7 +90,7 @@ class Worker:
         register_secret(command.token)  # never in a log line or a published file
         if command.job.flowapi_token and command.token:
             self.hint_token = command.token
-        from autoflow_watch.executor.run_steps import AttemptRunner  # imported before WorkerReady
+        from autoflow_watch.executor.local.run_steps import AttemptRunner  # imported before WorkerReady
 
         runner = AttemptRunner(command.job, command.token, self.kernels, self.channel.emit)
         try:
@@ -158,7 +158,7 @@ def _warm_imports(renders: bool) -> None:
     The renderers (nbconvert, WeasyPrint) only when some workflow publishes a report; a
     config without one imports them if it ever gets one (after a reload).
     """
-    import autoflow_watch.executor.run_steps
+    import autoflow_watch.executor.local.run_steps
 
     if renders:
         import weasyprint  # noqa: F401

@@ -1,0 +1,1 @@
+"""The local executor: a pool of worker processes on this machine, each with warm kernels."""
