@@ -159,6 +159,28 @@ def descendants(pid: int) -> list[int]:
     return alive_pids(found)
 
 
+def _cmdline_and_parent(pid: int) -> tuple[bytes, int] | None:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return cmdline, parent
+
+
+def kernels_among(pids: list[int]) -> list[int]:
+    """The kernels among ``pids``: spawned ones by their command line, forked ones by their parent.
+
+    A forked kernel has its template's command line (``…/sandbox/template.py``) and the template
+    as its parent; a template itself is not a kernel.
+    """
+    seen = {pid: found for pid in pids if (found := _cmdline_and_parent(pid)) is not None}
+    templates = {pid for pid, (cmdline, _) in seen.items() if b"sandbox/template.py" in cmdline}
+    spawned = [pid for pid, (cmdline, _) in seen.items() if b"ipykernel" in cmdline and pid not in templates]
+    forked = [pid for pid in templates if seen[pid][1] in templates]
+    return sorted(spawned + forked)
+
+
 def assert_no_kernels_left(state_db: Path, timeout: float = 10.0) -> None:
     pids = recorded_kernel_pids(state_db)
     wait_for(lambda: not alive_pids(pids), timeout, what=f"kernels {alive_pids(pids)} to be gone")

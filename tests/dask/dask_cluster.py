@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from daemon_process import alive_pids, descendants, wait_for
+from daemon_process import alive_pids, descendants, kernels_among, wait_for
 
 DASK = str(Path(sys.executable).parent / "dask")
 
@@ -162,16 +162,8 @@ class DaskCluster:
         return [pid for worker in self.workers for pid in descendants(worker.pid)]
 
     def kernels(self) -> list[int]:
-        """Kernel processes below the workers, recognised by their command line."""
-        found = []
-        for pid in self.processes_of_workers():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"ipykernel_launcher" in cmdline:
-                found.append(pid)
-        return alive_pids(found)
+        """Kernel processes below the workers (spawned, or forked from a worker's template)."""
+        return alive_pids(kernels_among(self.processes_of_workers()))
 
     def stop(self) -> None:
         for process in [*self.workers, self.scheduler]:

@@ -78,6 +78,14 @@ def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def _worker_of(kernel: int, workers: dict[int, str]) -> tuple[int, str]:
+    """The pid and address of the Dask worker above ``kernel`` (its parent, or its template's parent)."""
+    pid = _parent(kernel)
+    while pid not in workers and pid > 1:
+        pid = _parent(pid)
+    return pid, workers[pid]
+
+
 def test_a_worker_killed_mid_notebook_fails_that_attempt_once_and_the_retry_publishes_once(
     tmp_path: Path, cluster: DaskCluster
 ) -> None:
@@ -89,8 +97,7 @@ def test_a_worker_killed_mid_notebook_fails_that_attempt_once_and_the_retry_publ
     try:
         (tmp_path / "var" / "inbox" / "calls_2026-11-24.ready").touch()
         [kernel] = wait_for(cluster.kernels, 120, what="the notebook's kernel on a worker")
-        worker = _parent(kernel)
-        address = _worker_pids(cluster)[worker]
+        worker, address = _worker_of(kernel, _worker_pids(cluster))
         os.kill(worker, signal.SIGKILL)
         wait_for(lambda: not alive_pids([kernel]), 15, what="the killed worker's kernel to die with it")
         (tmp_path / "hold").unlink()  # the retry runs straight through

@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from daemon_process import DaemonProcess, alive_pids, cli, descendants, wait_for
+from daemon_process import DaemonProcess, alive_pids, cli, descendants, kernels_among, wait_for
 from notebooks import write_notebook
 from project_files import FAST_EXECUTION_TOML, PATHS_TOML
 
@@ -210,26 +210,17 @@ def test_a_worker_killed_mid_run_fails_that_attempt_once_and_the_pool_recovers(t
 
 
 def pool_of(daemon: DaemonProcess) -> tuple[list[int], list[int]]:
-    """(workers, kernels) below the daemon, told apart by their command lines.
+    """(workers, kernels) below the daemon: workers by their command line, kernels by ``kernels_among``."""
+    below = descendants(daemon.pid)
+    workers = [pid for pid in below if b"autoflow_watch.executor.local.worker" in _cmdline(pid)]
+    return workers, kernels_among(below)
 
-    A forked kernel has its template's command line (``…/sandbox/template.py``) and the
-    template as its parent; templates themselves are neither.
-    """
-    workers, kernels, forked = [], [], {}
-    for pid in descendants(daemon.pid):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if b"autoflow_watch.executor.local.worker" in cmdline:
-            workers.append(pid)
-        elif b"sandbox/template.py" in cmdline:
-            forked[pid] = parent
-        elif b"ipykernel" in cmdline:
-            kernels.append(pid)
-    kernels += [pid for pid, parent in forked.items() if parent in forked]
-    return workers, kernels
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_sighup_resizes_the_pool_and_applies_warm_kernels(tmp_path):

@@ -32,7 +32,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 
-from daemon_process import DaemonProcess, alive_pids, cli, descendants, wait_for  # noqa: E402
+from daemon_process import DaemonProcess, alive_pids, cli, descendants, kernels_among, wait_for  # noqa: E402
 from faulty_project import single_notebook_project  # noqa: E402
 from private_postgres import PrivatePostgres, postgres_bin  # noqa: E402
 from report_reader import ReportReader  # noqa: E402
@@ -176,13 +176,9 @@ class Soak:
         for daemon in self.daemons:
             if daemon.process is None or daemon.process.poll() is not None:
                 continue
-            for pid in descendants(daemon.pid):
-                try:
-                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                except OSError:
-                    continue
-                if (b"ipykernel" in cmdline) == kernels:
-                    found.append(pid)
+            below = descendants(daemon.pid)
+            kernel_pids = set(kernels_among(below))
+            found += [pid for pid in below if (pid in kernel_pids) == kernels]
         return found
 
     def kill_worker(self) -> None:
