@@ -76,21 +76,34 @@ def publish_success(
         return Published.LOST, None
     faults.point("after-record")
     try:
-        swapped = finish_one(store, outbox, job.run_id, job.workflow, job.reference_date)
+        swapped = finish_one(store, outbox, job.run_id, job.workflow, job.reference_date, wait=True)
     except SQLAlchemyError:  # recorded: the swap is left to finish_staged once the store answers
         return Published.RECORDED, state
-    if swapped in (SwapResult.SWAPPED, SwapResult.ALREADY):
+    if swapped is SwapResult.SWAPPED:
         run_log.info("run.published", folder=str(outbox / job.workflow / job.reference_date), files=len(files))
+        return Published.PUBLISHED, state
+    if swapped is SwapResult.ALREADY:  # a peer's recovery swapped it in while this daemon was paused
+        run_log.info("run.published_by_peer", what="a peer daemon put this report in place (this one was paused)")
         return Published.PUBLISHED, state
     return Published.RECORDED, state
 
 
 def finish_one(
-    store: Store, outbox: Path, run_id: str, workflow: str | None, day: str | None, grace_s: float = 0.0
+    store: Store,
+    outbox: Path,
+    run_id: str,
+    workflow: str | None,
+    day: str | None,
+    grace_s: float = 0.0,
+    wait: bool = False,
 ) -> SwapResult | None:
-    """Swap in (or discard) what is staged for ``run_id``, as the store says; None when left for later."""
+    """Swap in (or discard) what is staged for ``run_id``, as the store says; None when left for later.
+
+    ``wait``: the recording daemon waits for a peer that holds the run's row (it only looks)
+    rather than leaving its own report to a recovery a lease later.
+    """
     try:
-        with publish_permit(store.engine, run_id, grace_s) as (permit, row_workflow, row_day):
+        with publish_permit(store.engine, run_id, grace_s, wait) as (permit, row_workflow, row_day):
             workflow, day = row_workflow or workflow, row_day or day
             if permit is Permit.SWAP and workflow is not None and day is not None:
                 return swap_in(outbox, workflow, day, run_id)

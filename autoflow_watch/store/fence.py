@@ -83,12 +83,14 @@ def record_success(
 
 @contextmanager
 def publish_permit(
-    engine: Engine, run_id: str, grace_s: float = 0.0
+    engine: Engine, run_id: str, grace_s: float = 0.0, wait: bool = False
 ) -> Iterator[tuple[Permit, str | None, str | None]]:
     """Hold the run's row while a staged report is swapped in; yield the verdict, workflow and date.
 
     ``grace_s``: a success recorded less than this ago is left to the daemon that recorded it
     (:attr:`Permit.WAIT`), which swaps it in at once unless it died; recovery on peers uses it.
+    ``wait``: wait for the row (up to the lock timeout) instead of answering :attr:`Permit.BUSY`:
+    the daemon that recorded the success waits out a peer that is only looking at its report.
     """
     with engine.begin() as conn:
         _lock_timeout(conn)
@@ -100,7 +102,7 @@ def publish_permit(
         row = conn.execute(
             select(R.c.run_id, R.c.workflow, R.c.reference_date)
             .where(R.c.id == attempt.run_pk)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=not wait)
         ).first()
         if row is None:
             yield Permit.BUSY, None, None

@@ -188,6 +188,30 @@ def test_a_daemon_killed_between_recording_and_swapping_is_finished_by_a_peer(tm
     assert len(b.events("run.published_by_recovery")) == 1 and not b.events("run.recovered")
 
 
+@pytest.mark.postgres
+def test_a_daemon_paused_between_recording_and_swapping_does_not_claim_the_peers_publish(tmp_path):
+    """B's recovery swaps A's report in while A is paused; A, continued, says a peer published it."""
+    url = empty_postgres()
+    config, ledger = project(tmp_path, url)
+    a = DaemonProcess(config, env={"AUTOFLOW_WATCH_FAULT": "after-record:SIGSTOP"}).start()
+    b = None
+    try:
+        drop_marker(config)
+        wait_for(lambda: paused(a.pid), 180, what="A paused right after recording the success")
+        b = DaemonProcess(config).start()
+        b.wait_for_event("run.published_by_recovery", timeout=120)
+        a.signal(signal.SIGCONT)
+        a.wait_for_event("run.published_by_peer", timeout=60)
+        run = assert_published_once(config, [a, b], ReportReader(outbox_of(config)))
+    finally:
+        if a.process is not None and a.process.poll() is None:
+            os.kill(a.pid, signal.SIGCONT)
+        codes = [d.stop() for d in (a, b) if d is not None]
+    assert codes == [0, 0]
+    assert run["attempts"] == 1 and ledger.read_text().splitlines() == [run["run_id"]]
+    assert not a.events("run.published"), "A swapped nothing: it must not say it published"
+
+
 def test_a_crash_between_recording_and_swapping_is_finished_at_the_next_start(tmp_path, state_db):
     config, ledger = project(tmp_path, "sqlite:///var/state/autoflow.db")
     first = DaemonProcess(config, env={"AUTOFLOW_WATCH_FAULT": "after-record"}).start()

@@ -43,8 +43,9 @@ record = {
     "executable": sys.executable, "random": random.random(), "numpy_random": float(_random()),
     "sandbox": os.environ.get("AUTOFLOW_WATCH_SANDBOX"), "parent": os.getppid(),
 }
-with open(os.path.join(probe_dir, reference_date + ".json"), "w") as out:
+with open(os.path.join(probe_dir, reference_date + ".part"), "w") as out:
     json.dump(record, out)
+os.replace(os.path.join(probe_dir, reference_date + ".part"), os.path.join(probe_dir, reference_date + ".json"))
 """
 
 

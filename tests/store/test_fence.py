@@ -123,3 +123,27 @@ def test_one_swapper_at_a_time_the_other_is_told_busy(store, store_url):
     release.set()
     thread.join(30)
     assert seen == [Permit.SWAP]
+
+
+@pytest.mark.postgres
+def test_the_recording_daemon_waits_for_a_peer_that_is_only_looking(store, store_url):
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite serves one daemon: there is nobody to race")
+    store.runs.ensure("wf", [D], 3)
+    claim = store.runs.claim_next("daemon-a", {"wf": 3}, TTL)
+    record_success(store.engine, claim, "daemon-a", NO_BACKOFF)
+    inside, release = threading.Event(), threading.Event()
+
+    def peer_looking() -> None:  # a peer's recovery holds the row, sees a recent success, leaves it
+        with publish_permit(store.engine, claim.run_id, grace_s=60) as (permit, _, _):
+            assert permit is Permit.WAIT
+            inside.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=peer_looking)
+    thread.start()
+    assert inside.wait(30)
+    threading.Timer(0.5, release.set).start()
+    with publish_permit(store.engine, claim.run_id, wait=True) as (permit, _, _):
+        assert permit is Permit.SWAP, "the recording daemon swaps once the peer has looked"
+    thread.join(30)
