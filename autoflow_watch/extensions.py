@@ -16,14 +16,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+Target = str | Callable[..., Any]  # "module:function", or the function itself
+
 
 @dataclass(frozen=True)
 class ExecutorEntry:
-    """An executor ``backend`` may name: its factory, and whether its kernels run on this host."""
+    """An executor ``backend`` may name: its factory, and the hooks that check and reload its settings."""
 
     name: str
-    factory: str | Callable[..., Any]  # "module:function", or the function: (ExecutorSetup) -> Executor
+    factory: Target  # (ExecutorSetup) -> Executor
     kernels_here: bool = True  # the config's kernels are checked at load (Dask's are checked on its workers)
+    # (source: Path, execution: ExecutionConfig) -> problem lines; called at load for EVERY registered
+    # backend, chosen or not, so that a backend's own keys can be refused when another one is chosen
+    settings_check: Target | None = None
+    # (Config) -> problem lines: what ``autoflow-watch validate`` asks beyond the file (e.g. a cluster answers)
+    live_check: Target | None = None
+    restart_keys: tuple[str, ...] = ()  # [execution] keys a reload cannot apply to a running executor
 
     def load(self) -> Callable[..., Any]:
         return _resolve(self.factory)
@@ -32,9 +40,22 @@ class ExecutorEntry:
 EXECUTORS: dict[str, ExecutorEntry] = {}
 
 
-def register_executor(name: str, factory: str | Callable[..., Any], *, kernels_here: bool = True) -> None:
+def register_executor(
+    name: str,
+    factory: Target,
+    *,
+    kernels_here: bool = True,
+    settings_check: Target | None = None,
+    live_check: Target | None = None,
+    restart_keys: tuple[str, ...] = (),
+) -> None:
     """Add (or replace) the executor ``backend = name`` chooses."""
-    EXECUTORS[name] = ExecutorEntry(name, factory, kernels_here)
+    EXECUTORS[name] = ExecutorEntry(name, factory, kernels_here, settings_check, live_check, restart_keys)
+
+
+def hook(target: Target | None) -> Callable[..., Any] | None:
+    """An entry's optional hook as a function (imported now), or None when the entry has none."""
+    return None if target is None else _resolve(target)
 
 
 def unregister_executor(name: str) -> None:
@@ -46,7 +67,7 @@ class FormatEntry:
     """A report format ``report.formats`` may name: the function that writes its file."""
 
     name: str
-    writer: str | Callable[..., Any]  # "module:function", or the function: (render.report.Report) -> Path
+    writer: Target  # (render.report.Report) -> Path
 
     def load(self) -> Callable[..., Any]:
         return _resolve(self.writer)
@@ -55,7 +76,7 @@ class FormatEntry:
 FORMATS: dict[str, FormatEntry] = {}
 
 
-def register_format(name: str, writer: str | Callable[..., Any]) -> None:
+def register_format(name: str, writer: Target) -> None:
     """Add (or replace) the format ``report = { formats = [name] }`` chooses; formats render in registry order."""
     FORMATS[name] = FormatEntry(name, writer)
 
@@ -64,7 +85,7 @@ def unregister_format(name: str) -> None:
     FORMATS.pop(name, None)
 
 
-def _resolve(target: str | Callable[..., Any]) -> Callable[..., Any]:
+def _resolve(target: Target) -> Callable[..., Any]:
     """The function an entry names: itself, or ``"module:function"`` imported now."""
     if callable(target):
         return target
@@ -80,7 +101,14 @@ def one_of(names: list[str]) -> str:
 
 
 register_executor("local", "autoflow_watch.executor.local.executor:build")
-register_executor("dask", "autoflow_watch.executor.dask.executor:build", kernels_here=False)
+register_executor(
+    "dask",
+    "autoflow_watch.executor.dask.executor:build",
+    kernels_here=False,
+    settings_check="autoflow_watch.config.dask:dask_problems",
+    live_check="autoflow_watch.executor.dask.check:cluster_problems",
+    restart_keys=("dask_scheduler", "dask_tls"),
+)
 
 register_format("html", "autoflow_watch.render.formats:write_html")
 register_format("pdf", "autoflow_watch.render.formats:write_pdf")
