@@ -68,6 +68,7 @@ class FormatEntry:
 
     name: str
     writer: Target  # (render.report.Report) -> Path
+    attach_rank: int | None = None  # a success message attaches the lowest-ranked report file (None: never)
 
     def load(self) -> Callable[..., Any]:
         return _resolve(self.writer)
@@ -76,9 +77,9 @@ class FormatEntry:
 FORMATS: dict[str, FormatEntry] = {}
 
 
-def register_format(name: str, writer: Target) -> None:
+def register_format(name: str, writer: Target, *, attach_rank: int | None = None) -> None:
     """Add (or replace) the format ``report = { formats = [name] }`` chooses; formats render in registry order."""
-    FORMATS[name] = FormatEntry(name, writer)
+    FORMATS[name] = FormatEntry(name, writer, attach_rank)
 
 
 def unregister_format(name: str) -> None:
@@ -110,6 +111,6 @@ register_executor(
     restart_keys=("dask_scheduler", "dask_tls"),
 )
 
-register_format("html", "autoflow_watch.render.formats:write_html")
-register_format("pdf", "autoflow_watch.render.formats:write_pdf")
+register_format("html", "autoflow_watch.render.formats:write_html", attach_rank=1)
+register_format("pdf", "autoflow_watch.render.formats:write_pdf", attach_rank=0)
 register_format("ipynb", "autoflow_watch.render.formats:write_ipynb")
