@@ -56,7 +56,11 @@ def test_an_unknown_backend_is_refused_naming_the_registered_ones(tmp_path: Path
         load_config(tmp_path / "autoflow.toml")
 
 
-def test_a_backend_brings_its_own_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_backend_brings_its_own_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("autoflow_watch.cli.configure", lambda level: None)  # the suite's logging stays as it is
+
     def settings(source: Path, execution: Any) -> list[str]:
         return [] if execution.backend == "checked" else [f"{source}: execution: the toy's own key is set"]
 
