@@ -118,15 +118,10 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
     try:
         if args.command == "validate":
-            if config.app.execution.backend == "dask":
-                from autoflow_watch.executor.dask.check import cluster_problems
-
-                problems = cluster_problems(config)
-                for line in problems:
-                    error_line(f"config error: {line}")
-                if problems:
-                    return EXIT_USAGE
-            return _validate_sandbox(config)
+            problems = _live_problems(config)
+            for line in problems:
+                error_line(f"config error: {line}")
+            return EXIT_USAGE if problems else _validate_sandbox(config)
         if args.command == "sandbox-check":
             from autoflow_watch.daemon.sandbox_check import sandbox_check
 
@@ -164,6 +159,15 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         error_line(f"autoflow-watch: error: {error}")
         return EXIT_USAGE
     raise _UsageError(f"unknown command {args.command!r}")
+
+
+def _live_problems(config: Config) -> list[str]:
+    """What the chosen backend's registry entry checks beyond the file (Dask: the cluster answers, with the kernels)."""
+    from autoflow_watch.extensions import EXECUTORS, hook
+
+    check = hook(EXECUTORS[config.app.execution.backend].live_check)
+    problems: list[str] = check(config) if check else []
+    return problems
 
 
 def _validate_sandbox(config: Config) -> int:

@@ -20,6 +20,9 @@ import papermill as pm
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "examples" / "notebooks"
+sys.path.insert(0, str(REPO / "tests"))
+from project_files import two_notebooks_toml  # noqa: E402  (the tests' helpers)
+
 REFERENCE = "2026-11-24"
 DAYS = [f"2026-11-{d}" for d in range(18, 25)]
 RANGES = [["2026-11-18", "2026-11-25"]]
@@ -38,14 +41,6 @@ name = "daily-report"
 datasets = ["calls"]
 date_stencil = [[-6, 1]]
 parameters = {{ region = "admin2" }}
-  [[workflow.notebook]]
-  name = "aggregate"
-  path = "aggregate.ipynb"
-  [[workflow.notebook]]
-  name = "report"
-  path = "report.ipynb"
-  upstream = ["aggregate"]
-  report = {{ formats = ["html", "pdf"] }}
 """
 
 
@@ -86,7 +81,7 @@ def raw_papermill(tmp: Path) -> dict[str, float]:
 def autoflow_run(tmp: Path) -> tuple[float, dict[str, float]]:
     """Start the daemon, drop the week's markers, time until the manifest appears."""
     config = tmp / "bench.toml"
-    config.write_text(CONFIG.format(notebooks=NOTEBOOKS), encoding="utf-8")
+    config.write_text(CONFIG.format(notebooks=NOTEBOOKS) + two_notebooks_toml(), encoding="utf-8")
     log = (tmp / "daemon.log").open("wb")
     daemon = subprocess.Popen([sys.executable, "-m", "autoflow_watch", "run", "--config", str(config)], stderr=log)
     try:

@@ -59,6 +59,21 @@ def make_project(folder: Path) -> Path:
     return folder
 
 
+def two_notebooks_toml(report_formats: str | None = '["html", "pdf"]') -> str:
+    """The ``[[workflow.notebook]]`` tables of aggregate -> report (``report_formats``: a TOML list; None: none)."""
+    report = f"\n  report = {{ formats = {report_formats} }}" if report_formats else ""
+    return f"""
+  [[workflow.notebook]]
+  name = "aggregate"
+  path = "aggregate.ipynb"
+
+  [[workflow.notebook]]
+  name = "report"
+  path = "report.ipynb"
+  upstream = ["aggregate"]{report}
+"""
+
+
 def write_config(
     folder: Path,
     *,
@@ -83,17 +98,7 @@ datasets = ["calls"]
 date_stencil = {stencil}
 parameters = {{ region = "admin2" }}
 {workflow_extra}
-
-  [[workflow.notebook]]
-  name = "aggregate"
-  path = "aggregate.ipynb"
-
-  [[workflow.notebook]]
-  name = "report"
-  path = "report.ipynb"
-  upstream = ["aggregate"]
-  report = {{ formats = {report_formats} }}
-""",
+{two_notebooks_toml(report_formats)}""",
         encoding="utf-8",
     )
     return config

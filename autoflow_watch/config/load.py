@@ -16,14 +16,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from autoflow_watch.config.build import build_workflow
-from autoflow_watch.config.dask import dask_problems, resolve_dask_paths
+from autoflow_watch.config.dask import resolve_dask_paths
 from autoflow_watch.config.errors import ConfigError, problem
 from autoflow_watch.config.model import AppConfig
 from autoflow_watch.config.notebooks import installed_kernels
 from autoflow_watch.config.sandbox_paths import sandbox_problems
 from autoflow_watch.config.state import state_problems
 from autoflow_watch.config.workflow import Workflow
-from autoflow_watch.extensions import EXECUTORS
+from autoflow_watch.extensions import EXECUTORS, hook
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,7 +73,9 @@ def load_config(path: str | Path) -> Config:
     problems += _folder_problems(source, app)
     problems += _flowdb_problems(source, app)
     problems += state_problems(source, app.paths)
-    problems += dask_problems(source, app.execution)
+    for entry in EXECUTORS.values():  # each backend checks its own keys, chosen or not
+        check = hook(entry.settings_check)
+        problems += check(source, app.execution) if check else []
     if EXECUTORS[app.execution.backend].kernels_here:  # Dask's kernels live on its workers: `validate` asks them
         problems += _kernel_problems(source, app)
     problems += _notify_problems(source, app)

@@ -28,13 +28,12 @@ from pydantic_core import PydanticCustomError
 from autoflow_watch.config.cron import check_cron
 from autoflow_watch.config.durations import parse_duration
 from autoflow_watch.config.stencil import DEFAULT_STENCIL, Stencil, parse_stencil
-from autoflow_watch.extensions import EXECUTORS, one_of
+from autoflow_watch.extensions import EXECUTORS, FORMATS, one_of
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DATASET_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-REPORT_FORMATS = ("html", "pdf", "ipynb")
 
 
 class DatasetsMatch(str, Enum):
@@ -77,11 +76,16 @@ class DaskTlsConfig(_Strict):
     key: Path
 
 
-def _known_backend(name: str) -> str:
-    """A name of :data:`~autoflow_watch.extensions.EXECUTORS` (the registry, not a fixed list)."""
-    if name not in EXECUTORS:
-        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": one_of(list(EXECUTORS))})
-    return name
+def _registered(registry: dict[str, Any]) -> AfterValidator:
+    """A validator accepting only a name of ``registry`` (read when validating, not a fixed list)."""
+
+    def check(name: str) -> str:
+        if name not in registry:
+            expected = {"expected": one_of(list(registry))}
+            raise PydanticCustomError("literal_error", "Input should be {expected}", expected)
+        return name
+
+    return AfterValidator(check)
 
 
 class KernelStart(str, Enum):
@@ -97,7 +101,7 @@ ModuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(
 class ExecutionConfig(_Strict):
     """[execution]: which executor, how many runs at once, the worker pool, timeouts, retries and leases."""
 
-    backend: Annotated[str, AfterValidator(_known_backend)] = "local"
+    backend: Annotated[str, _registered(EXECUTORS)] = "local"
     dask_scheduler: str | None = None
     dask_tls: DaskTlsConfig | None = None
     dask_insecure: bool = Field(False, strict=True)  # allow a plain tcp:// scheduler (no encryption, no authentication)
@@ -199,7 +203,7 @@ class OutboxConfig(_Strict):
 class ReportConfig(_Strict):
     """A notebook's ``report = {...}``: the formats it is published in, and how."""
 
-    formats: list[Literal["html", "pdf", "ipynb"]] = Field(default_factory=lambda: ["html", "pdf"])  # type: ignore[arg-type]
+    formats: list[Annotated[str, _registered(FORMATS)]] = Field(default_factory=lambda: ["html", "pdf"])
     show_code: bool = False
     pdf_engine: Literal["weasyprint", "chromium"] = "weasyprint"
 

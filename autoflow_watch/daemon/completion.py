@@ -76,7 +76,14 @@ def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: ti
         _file_failure(outbox, execution, attempt, log)
     state = store.runs.finish(execution.claim, attempt, retry_backoff)
     level = log.info if state is RunState.SUCCEEDED else log.warning
-    level("run.finished", state=state.value, attempt=job.attempt, outcome=attempt.outcome, error=attempt.error)
+    level(
+        "run.finished",
+        state=state.value,
+        attempt=job.attempt,
+        outcome=attempt.outcome,
+        error_type=attempt.error_type,
+        error=attempt.error,
+    )
     return state
 
 

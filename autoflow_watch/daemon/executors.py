@@ -20,6 +20,6 @@ def make_executor(
 
 
 def executor_changed(old: Config, new: Config) -> bool:
-    """Whether a reload changed what only a restart applies: the backend, the scheduler or its TLS files."""
-    keys = ("backend", "dask_scheduler", "dask_tls")
+    """Whether a reload changed what only a restart applies: the backend, or a key its entry names (Dask: scheduler)."""
+    keys = ("backend", *EXECUTORS[old.app.execution.backend].restart_keys)
     return any(getattr(old.app.execution, key) != getattr(new.app.execution, key) for key in keys)

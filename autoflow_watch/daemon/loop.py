@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from autoflow_watch.config import Config, ConfigError, load_config
+from autoflow_watch.config import Config
 from autoflow_watch.daemon import sandbox_gate
 from autoflow_watch.daemon.completion import conclude
 from autoflow_watch.daemon.context import Context
-from autoflow_watch.daemon.executors import executor_changed, make_executor
+from autoflow_watch.daemon.executors import make_executor
 from autoflow_watch.daemon.health import Health, WatchdogPinger
 from autoflow_watch.daemon.jobs import build_job, kernel_hint, pool_settings, worker_environment
 from autoflow_watch.daemon.lock import InstanceLock
@@ -35,6 +35,7 @@ from autoflow_watch.daemon.outbox_index import refresh_index, retain
 from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.daemon.publishing import finish_staged
 from autoflow_watch.daemon.recovery import recover_expired
+from autoflow_watch.daemon.reload import reread
 from autoflow_watch.daemon.reporting import Reporting
 from autoflow_watch.daemon.sources import Sources
 from autoflow_watch.daemon.status import progress_bar, status_line
@@ -345,25 +346,10 @@ class Daemon:
 
     def _reload_config(self) -> None:
         self.notifier.reloading()
-        try:
-            new = load_config(self.config.source)
-        except ConfigError as error:
-            for line in error.problems:
-                log.error("config.reload_refused", problem=line)
-            log.error("config.reload_refused.kept_old", config=str(self.config.source))
+        new = reread(self.config)
+        if new is None:
             self.notifier.ready(self._status_line())
             return
-        if new.app.paths != self.config.app.paths:
-            log.warning("config.paths_changed_need_restart", config=str(new.source))
-            new = Config(new.source, new.app.model_copy(update={"paths": self.config.app.paths}), new.workflows)
-        if new.app.flowapi != self.config.app.flowapi:
-            log.warning("config.flowapi_changed_need_restart", config=str(new.source))
-        if (new.app.notify, new.app.metrics) != (self.config.app.notify, self.config.app.metrics):
-            log.warning("config.notify_or_metrics_changed_need_restart", config=str(new.source))
-        if new.app.flowdb != self.config.app.flowdb:
-            log.warning("config.flowdb_changed_need_restart", config=str(new.source))
-        if executor_changed(self.config, new):
-            log.warning("config.backend_changed_need_restart", config=str(new.source))
         self.ctx.config = new
         self._worker_config = new
         self.sources.reconfigure()

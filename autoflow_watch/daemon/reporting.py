@@ -14,6 +14,7 @@ from typing import Any
 from autoflow_watch.config import Config
 from autoflow_watch.daemon.context import Context
 from autoflow_watch.daemon.health import Health
+from autoflow_watch.extensions import FORMATS
 from autoflow_watch.logs import get_logger
 from autoflow_watch.sources import registry
 from autoflow_watch.store import tallies
@@ -166,8 +167,9 @@ def _where_it_is(outbox: Path, claim: Claim, record: AttemptRecord, failure: boo
         html = folder / f"{notebook}.html" if notebook else None
         return folder, html if html is not None and html.is_file() else None
     folder = outbox / claim.workflow / day
-    for pattern in ("*.pdf", "*.html"):
-        found = sorted(folder.glob(pattern))
+    attachable = sorted((e for e in FORMATS.values() if e.attach_rank is not None), key=lambda e: e.attach_rank or 0)
+    for entry in attachable:  # the PDF, else the HTML page (the registry ranks them)
+        found = sorted(folder.glob(f"*.{entry.name}"))
         if found:
             return folder, found[0]
     return folder, None

@@ -22,6 +22,7 @@ from autoflow_watch.secrets import redact_text
 
 KERNEL_LOG_LINES = 50
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_LABEL = re.compile(r"^[a-z_]+: ")  # error.txt's "key: value" lines
 _HIDDEN_TAGS = {"papermill-error-cell-tag", "afw-stopped-notice"}
 FAILURE_PAGE = "index.html"
 
@@ -171,18 +172,38 @@ def kernel_log_tail(path: Path | None, lines: int = KERNEL_LOG_LINES) -> str:
     return _clean("\n".join(text.rstrip().splitlines()[-lines:]))
 
 
+def sandbox_lines(error_text: str, explanation: str) -> list[str]:
+    """What error.txt says about the sandbox that the explanation does not say already, each line once (3 at most).
+
+    error.txt carries the sandbox's hint in its ``error:`` line and again atop the traceback; the
+    explanation quotes the error: the page says the hint once.
+    """
+    said, lines = [explanation], []
+    for raw in error_text.splitlines():
+        line = _clean(raw.strip())
+        if "sandbox" not in line.lower():
+            continue
+        body = _LABEL.sub("", line)  # "error: ...", "sandbox: ...": the words, without error.txt's label
+        if any(body in text for text in said):
+            continue
+        said.append(line)
+        lines.append(line)
+    return lines[:3]
+
+
 def failure_page(facts: FailureFacts) -> str:
     kind = classify(facts)
     index, source, stderr = failing_cell(facts)
     if facts.failing_cell is None and index is not None:
         facts.failing_cell = index
     notebook = facts.failing_notebook
+    explanation = _clean(explain(facts, kind))
     return render_page(
         "failure.html.j2",
         facts=facts,
         kind=kind.value,
-        explanation=_clean(explain(facts, kind)),
-        sandbox=[_clean(line.strip()) for line in facts.error_text.splitlines() if "sandbox" in line.lower()][:3],
+        explanation=explanation,
+        sandbox=sandbox_lines(facts.error_text, explanation),
         error=_clean(f"{facts.error_type}: {facts.error or ''}" if facts.error_type else facts.error or ""),
         source=source,
         stderr=stderr,

@@ -9,24 +9,11 @@ where a folder should be, a folder named ``2026-13-45``, an unreadable entry) is
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoflow_watch.publish.staging import FAILED, MANIFEST
-from autoflow_watch.publish.staging import is_date_name as _date_shaped
-
-
-def is_date_name(name: str) -> bool:
-    """A folder named for a real reference date (``2026-13-45`` is shaped like one, and is junk)."""
-    if not _date_shaped(name):
-        return False
-    try:
-        dt.date.fromisoformat(name)
-    except ValueError:
-        return False
-    return True
+from autoflow_watch.publish.staging import FAILED, MANIFEST, is_date_name
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ import time
 import uuid
 from pathlib import Path
 
+from autoflow_watch import processes
+
 STAGING = ".staging"
 FAILED = "_failed"
 MANIFEST = "manifest.json"
@@ -149,21 +151,11 @@ def _leftover(entry: Path, now: float) -> bool:
         return True  # not a name any writer of ours uses: a stray copy
     if match is not None and match.group("host") == _host():
         pid = int(match.group("pid"))
-        return pid != os.getpid() and not _alive(pid)
+        return pid != os.getpid() and not processes.alive(pid)
     try:  # another host's, or an older version's whose host is not certain: wait until clearly stale
         return now - entry.lstat().st_mtime > _FOREIGN_STALE_S
     except OSError:
         return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def clean_staging(outbox: Path) -> int:

@@ -11,13 +11,20 @@ see :mod:`autoflow_watch.render.chromium`.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from autoflow_watch.logs import get_logger
 from autoflow_watch.render.chromium import chromium_pdf
 from autoflow_watch.render.errors import RenderError
 
 ENGINES = ("weasyprint", "chromium")
+REFUSED = "disallowed protocol"  # WeasyPrint's words when our fetcher's allowed_protocols says no
+log = get_logger("autoflow_watch.render")
 
 
 def _data_only_fetcher() -> Any:
@@ -40,7 +47,40 @@ def weasyprint_pdf(html_text: str, base_dir: Path, output_path: Path) -> None:
     import weasyprint
 
     document = weasyprint.HTML(string=html_text, base_url=str(base_dir) + "/", url_fetcher=_data_only_fetcher())
-    document.write_pdf(str(output_path))
+    with _refusals_said_once(output_path):
+        document.write_pdf(str(output_path))
+
+
+class _RefusedLoads(logging.Filter):
+    """Holds back WeasyPrint's error line for each load our fetcher refused (on this thread), counting them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.urls: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread != self.thread or record.levelno < logging.ERROR or not record.args:
+            return True
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        if not any(REFUSED in str(arg) or "data: URLs" in str(arg) for arg in args):
+            return True
+        self.urls.append(str(args[0])[:120])
+        return False
+
+
+@contextmanager
+def _refusals_said_once(output_path: Path) -> Iterator[None]:
+    """The loads refused on purpose (a report reads nothing but data: URLs) are one info line, not an error each."""
+    refused = _RefusedLoads()
+    weasyprint_log = logging.getLogger("weasyprint")
+    weasyprint_log.addFilter(refused)
+    try:
+        yield
+    finally:
+        weasyprint_log.removeFilter(refused)
+        if refused.urls:
+            log.info("report.pdf.loads_refused", pdf=output_path.name, refused=len(refused.urls), first=refused.urls[0])
 
 
 def render_pdf(html_text: str, html_path: Path, output_path: Path, engine: str = "weasyprint") -> None:

@@ -65,17 +65,10 @@ def _claim_skip_locked(
         R.update()
         .where(R.c.id == pick)
         .values(
-            state=RunState.RUNNING.value,
             attempts=attempt,
             max_attempts=case(dict(max_attempts), value=R.c.workflow),
             run_id=R.c.workflow + "-" + R.c.reference_date + "-a" + cast(attempt, String) + "-" + suffix,
-            lease_owner=owner,
-            lease_expires_at=now + lease_ttl.total_seconds(),
-            holder=this_holder(),
-            started_at=now,
-            finished_at=None,
-            updated_at=now,
-            next_attempt_at=None,
+            **_running(owner, lease_ttl, now),
         )
         .returning(R.c.id, R.c.workflow, R.c.reference_date, R.c.attempts, R.c.run_id)
     )
@@ -88,6 +81,20 @@ def _claim_skip_locked(
     return Claim(
         pk=row.id, workflow=row.workflow, reference_date=day, run_id=row.run_id, attempt=row.attempts, started_at=now
     )
+
+
+def _running(owner: str, lease_ttl: timedelta, now: float) -> dict[str, Any]:
+    """The columns of a run taken now by ``owner`` (both ways of claiming set these alike)."""
+    return {
+        "state": RunState.RUNNING.value,
+        "lease_owner": owner,
+        "lease_expires_at": now + lease_ttl.total_seconds(),
+        "holder": this_holder(),
+        "started_at": now,
+        "finished_at": None,
+        "updated_at": now,
+        "next_attempt_at": None,
+    }
 
 
 def _claim_compare_and_set(
@@ -117,19 +124,7 @@ def _take(conn: Connection, row: Any, owner: str, max_attempts: int, lease_ttl: 
     updated = conn.execute(
         R.update()
         .where(R.c.id == row.id, R.c.state == row.state, R.c.attempts == row.attempts)
-        .values(
-            state=RunState.RUNNING.value,
-            attempts=attempt,
-            max_attempts=max_attempts,
-            run_id=run_id,
-            lease_owner=owner,
-            lease_expires_at=now + lease_ttl.total_seconds(),
-            holder=this_holder(),
-            started_at=now,
-            finished_at=None,
-            updated_at=now,
-            next_attempt_at=None,
-        )
+        .values(attempts=attempt, max_attempts=max_attempts, run_id=run_id, **_running(owner, lease_ttl, now))
     ).rowcount
     if updated != 1:
         return None

@@ -27,6 +27,8 @@ def test_a_timed_out_run_logs_only_json_lines_each_naming_its_run(tmp_path):
     from_papermill = [line for line in lines if line.get("logger") == "papermill"]
     assert from_papermill, "papermill reported the timeout"
     assert all(line["run_id"] and line["notebook"] == "job" for line in from_papermill), "tagged with its run"
+    [finished] = [line for line in lines if line.get("event") == "run.finished"]
+    assert finished["error_type"] == "CellTimeoutError" and finished["error"], "the exception's type, then its words"
     assert COMPLAINT not in result.stderr, "the kernel's own output is not mixed into the daemon's logs"
     [error_txt] = (config.parent / "var" / "outbox" / "_failed").rglob("error.txt")
     assert COMPLAINT in error_txt.read_text(), "but it is in error.txt, for whoever debugs the run"

@@ -3,92 +3,22 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from notebooks import write_notebook
 from project_files import FAST_EXECUTION_TOML, PATHS_TOML
+from toy_executor import InProcessExecutor
 
-from autoflow_watch.config import load_config
+from autoflow_watch.cli import main
+from autoflow_watch.config import ConfigError, load_config
+from autoflow_watch.daemon.executors import executor_changed
 from autoflow_watch.daemon.loop import Daemon
-from autoflow_watch.executor.attempt import drive
-from autoflow_watch.executor.base import Execution, ExecutorSetup, Hint, PoolSettings
-from autoflow_watch.executor.events import StopReason
-from autoflow_watch.executor.job import NotebookJob, RunJob, WorkerResult
-from autoflow_watch.executor.notebook_run import NotebookFailure
-from autoflow_watch.executor.params import notebook_parameters
-from autoflow_watch.executor.reports import render_reports
 from autoflow_watch.extensions import register_executor, unregister_executor
-from autoflow_watch.vocabulary import AttemptResult, Claim
 
 pytestmark = pytest.mark.e2e
-
-
-class InProcessPlace:
-    """Runs a notebook's code cells with exec() in this process, parameters injected after its parameters cell."""
-
-    def __init__(self, job: RunJob) -> None:
-        self.job = job
-        self.executed: dict[str, Path] = {}
-
-    def run_notebook(self, index: int, notebook: NotebookJob, output: Path) -> float:
-        started = time.monotonic()
-        nb = nbformat.read(notebook.path, as_version=4)
-        parameters = notebook_parameters(self.job, notebook, self.executed)
-        namespace: dict[str, Any] = {}
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                exec(cell.source, namespace)
-                if "parameters" in cell.metadata.get("tags", []):
-                    namespace.update(parameters)
-        nbformat.write(nb, str(output))
-        self.executed[notebook.name] = output
-        return time.monotonic() - started
-
-    def failed(self, failure: NotebookFailure) -> None:
-        pass
-
-    def render(self, result: WorkerResult) -> WorkerResult:
-        return render_reports(self.job, result, lambda message: None)
-
-
-class InProcessExecutor:
-    """A toy backend: each attempt runs at once, in the daemon's own process."""
-
-    def __init__(self, setup: ExecutorSetup) -> None:
-        self._setup = setup
-
-    def start(self, hint: Hint) -> None:
-        pass
-
-    def accepting(self) -> bool:
-        return True
-
-    def submit(self, claim: Claim, job: RunJob, token: str | None) -> None:
-        result = drive(job, InProcessPlace(job), lambda event: self._setup.on_event(job, event))
-        attempt = AttemptResult(
-            result.outcome, result.error_type, result.error, result.failing_notebook, result.failing_cell
-        )
-        self._setup.on_done(Execution(claim, job, attempt, result, [], time.time()))
-
-    def active(self) -> int:
-        return 0
-
-    def active_run_ids(self) -> list[str]:
-        return []
-
-    def stop(self, run_id: str, reason: StopReason) -> None:
-        pass
-
-    def reconfigure(self, settings: PoolSettings, hint: Hint) -> None:
-        pass
-
-    def shutdown(self, grace: float) -> None:
-        pass
 
 
 @pytest.fixture
@@ -124,3 +54,35 @@ def test_an_unknown_backend_is_refused_naming_the_registered_ones(tmp_path: Path
     (tmp_path / "autoflow.toml").write_text(f"{PATHS_TOML}\n{execution}\n")
     with pytest.raises(Exception, match="Input should be 'local', 'dask' or 'inprocess'"):
         load_config(tmp_path / "autoflow.toml")
+
+
+def test_a_backend_brings_its_own_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("autoflow_watch.cli.configure", lambda level: None)  # the suite's logging stays as it is
+
+    def settings(source: Path, execution: Any) -> list[str]:
+        return [] if execution.backend == "checked" else [f"{source}: execution: the toy's own key is set"]
+
+    register_executor(
+        "checked",
+        InProcessExecutor,
+        settings_check=settings,
+        live_check=lambda config: [f"{config.source}: execution.backend: the toy cluster does not answer"],
+        restart_keys=("max_parallel_runs",),
+    )
+    try:
+        chosen = FAST_EXECUTION_TOML.replace("[execution]\n", '[execution]\nbackend = "checked"\n')
+        (tmp_path / "autoflow.toml").write_text(f"{PATHS_TOML}\n{chosen}\n")
+        assert main(["validate", "--config", str(tmp_path / "autoflow.toml")]) == 2
+        assert "the toy cluster does not answer" in capsys.readouterr().err
+        config = load_config(tmp_path / "autoflow.toml")
+        wider = FAST_EXECUTION_TOML.replace("max_parallel_runs = 2", "max_parallel_runs = 3")
+        wider = wider.replace("[execution]\n", '[execution]\nbackend = "checked"\n')
+        (tmp_path / "wider.toml").write_text(f"{PATHS_TOML}\n{wider}\n")
+        assert executor_changed(config, load_config(tmp_path / "wider.toml")), "its restart key needs a restart"
+        (tmp_path / "other.toml").write_text(f"{PATHS_TOML}\n{FAST_EXECUTION_TOML}\n")
+        with pytest.raises(ConfigError, match="the toy's own key is set"):
+            load_config(tmp_path / "other.toml")
+    finally:
+        unregister_executor("checked")

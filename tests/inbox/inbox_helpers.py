@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon_process import DaemonProcess, wait_for
-from project_files import PATHS_TOML
+from project_files import PATHS_TOML, two_notebooks_toml
 
 from autoflow_watch.sources.inbox.source import InboxSource
 from autoflow_watch.store import Store
@@ -70,16 +70,8 @@ rescan_interval = "{rescan_interval}"
 name = "daily"
 datasets = ["calls", "sms"]
 parameters = {{ region = "admin2" }}
-
-  [[workflow.notebook]]
-  name = "aggregate"
-  path = "aggregate.ipynb"
-
-  [[workflow.notebook]]
-  name = "report"
-  path = "report.ipynb"
-  upstream = ["aggregate"]
 """
+    + two_notebooks_toml(None)
 )
 
 

@@ -13,7 +13,7 @@ from daemon_process import wait_for
 from inbox_helpers import Logs, StartInbox, entries, fact_of, marker_name, wait_fact
 from watchdog.observers.polling import PollingObserver
 
-from autoflow_watch.sources.inbox import source as inbox_module
+from autoflow_watch.sources.inbox import handling as inbox_module
 from autoflow_watch.store import Store
 
 

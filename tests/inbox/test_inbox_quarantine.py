@@ -162,3 +162,13 @@ def test_a_fixed_marker_moved_back_from_rejected_is_accepted(start_inbox: StartI
     (source.rejected / "calls_2026-11-24.ready.reason").unlink()
     fact, _ = wait_fact(store, "calls", "2026-11-24")
     assert fact.metadata == {"rows": 5} and entries(source.rejected) == []
+
+
+def test_a_name_that_is_not_utf8_reads_as_utf8_in_its_reason(start_inbox: StartInbox) -> None:
+    source = start_inbox()
+    name = os.fsdecode(b"calls_\xff\xfe.ready")
+    (source.inbox / name).touch()
+    wait_for(lambda: (source.rejected / f"{name}.reason").exists(), 30, what="the reason")
+    reason = (source.rejected / f"{name}.reason").read_bytes().decode("utf-8")  # UTF-8, strictly
+    assert "bad marker name 'calls_\ufffd\ufffd.ready'" in reason, reason
+    assert "\\udc" not in reason, "no Python surrogate escapes for people to decode"

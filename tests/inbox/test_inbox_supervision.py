@@ -15,7 +15,7 @@ from inbox_helpers import Logs, StartInbox, entries, fact_of, marker_name, wait_
 from sqlalchemy.exc import OperationalError
 
 from autoflow_watch.sources.inbox import source as inbox_module
-from autoflow_watch.sources.inbox.source import InboxSource
+from autoflow_watch.sources.inbox.handling import MarkerHandler
 from autoflow_watch.store import Fact, FactChange, Store
 
 
@@ -63,17 +63,17 @@ def test_a_handler_that_raises_once_costs_only_a_restart_and_a_rescan(
 def test_an_error_in_the_worker_is_logged_and_the_watch_goes_on(
     start_inbox: StartInbox, store: Store, logs: Logs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = InboxSource._examine
+    real = MarkerHandler._examine
     calls = []
 
-    def raises_once(self: InboxSource, dirs: Any, path: Any, complete: bool) -> Any:
+    def raises_once(self: MarkerHandler, dirs: Any, path: Any, complete: bool) -> Any:
         calls.append(path)
         if len(calls) == 1:
             raise RuntimeError("worker bug")
         return real(self, dirs, path, complete)
 
     source = start_inbox(rescan_interval=3600)
-    monkeypatch.setattr(InboxSource, "_examine", raises_once)
+    monkeypatch.setattr(MarkerHandler, "_examine", raises_once)
     (source.inbox / "calls_2026-11-23.ready").touch()
     wait_fact(store, "calls", "2026-11-23")  # left in place by the error, looked at again after a pause
     error = logs.named("inbox.marker.examine_failed")

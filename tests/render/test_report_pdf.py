@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from render_checks import first_page_png, image_placements, pdf_page_size, pdf_pages, pdf_text, report_context
+from structlog.testing import capture_logs
 
-from autoflow_watch.render.pdf import _data_only_fetcher
+from autoflow_watch.render.pdf import _data_only_fetcher, weasyprint_pdf
 from autoflow_watch.render.report import render_report
 
 A4 = (595.3, 841.9)
@@ -94,3 +96,15 @@ def test_weasyprint_reads_data_urls_only_never_the_network_or_files() -> None:
         with pytest.raises(Exception, match=r"protocol|data: URLs"):
             fetcher(url)
     assert fetcher("data:text/plain;base64,aGk=") is not None
+
+
+def test_loads_refused_on_purpose_are_one_info_line_not_an_error_each(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = "".join(f'<p><img src="{url}"></p>' for url in ("https://cdn.example.org/a.png", "file:///etc/passwd"))
+    with caplog.at_level(logging.DEBUG, logger="weasyprint"), capture_logs() as lines:
+        weasyprint_pdf(f"<html><body>{page}<p>text</p></body></html>", tmp_path, tmp_path / "r.pdf")
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    [said] = [line for line in lines if line["event"] == "report.pdf.loads_refused"]
+    assert said["log_level"] == "info" and said["refused"] == 2 and "cdn.example.org" in said["first"]

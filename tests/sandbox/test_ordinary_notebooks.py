@@ -9,7 +9,7 @@ import pytest
 from daemon_process import assert_no_kernels_left, cli
 from fake_flowapi import FakeFlowApi
 from notebooks import write_notebook
-from project_files import PATHS_TOML
+from project_files import PATHS_TOML, two_notebooks_toml
 
 pytestmark = pytest.mark.e2e
 DATE = "2026-11-24"
@@ -76,15 +76,7 @@ datasets = ["calls"]
 flowapi_token = true
 read_paths = ["granted"]
 parameters = {{ granted = "{root / "granted"}" }}
-  [[workflow.notebook]]
-  name = "aggregate"
-  path = "aggregate.ipynb"
-  [[workflow.notebook]]
-  name = "report"
-  path = "report.ipynb"
-  upstream = ["aggregate"]
-  report = {{ formats = ["html"] }}
-
+{two_notebooks_toml('["html"]')}
 [[workflow]]
 name = "nosy"
 datasets = ["calls"]

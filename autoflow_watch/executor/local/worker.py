@@ -163,7 +163,7 @@ def _warm_imports(renders: bool) -> None:
     if renders:
         import weasyprint  # noqa: F401
 
-        import autoflow_watch.render.report  # noqa: F401  (nbconvert)
+        import autoflow_watch.render.formats  # noqa: F401  (nbconvert, the built-in formats)
 
 
 def main(argv: list[str]) -> int:

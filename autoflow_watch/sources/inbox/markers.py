@@ -97,8 +97,17 @@ def read_marker(path: Path) -> Marker:
 
 
 def _shown(name: str) -> str:
-    """A marker's name as it may be printed: quoted, control characters and stray bytes escaped."""
-    return ascii(name)
+    """A marker's name as it may be printed: quoted, control characters escaped, bytes that are not
+    UTF-8 shown as U+FFFD (not Python's ``\\udcxx`` escapes: the name is for people)."""
+    return repr(readable(name))
+
+
+def readable(text: str) -> str:
+    """``text`` with the undecodable bytes of a file name (surrogate escapes) as U+FFFD, so it prints as UTF-8."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _read_checked(path: Path, name: str, dataset: str, day: dt.date) -> Marker:

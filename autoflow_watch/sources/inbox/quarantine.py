@@ -19,6 +19,8 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
+from autoflow_watch.sources.inbox.markers import readable
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
@@ -157,8 +159,8 @@ def reject(inbox_fd: int, name: str, rejected_fd: int, reason: str) -> str:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(tmp, flags, 0o666, dir_fd=rejected_fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write(reason.replace("\n", " ") + "\n")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as handle:
+            handle.write(readable(reason).replace("\n", " ") + "\n")
         os.replace(tmp, reason_file, src_dir_fd=rejected_fd, dst_dir_fd=rejected_fd)
     except BaseException:
         _unlink(tmp, rejected_fd)
