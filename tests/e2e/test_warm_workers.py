@@ -132,6 +132,9 @@ def test_a_warm_kernel_sees_what_a_kernel_started_on_demand_sees(tmp_path, kerne
     cold, cold_log = once_one_worker(tmp_path, "cold", 0, f'kernel_start = "{kernel_start}"')
     assert [line["warm"] for line in kernel_lines(warm_log)] == [True, True, True], "every run got a ready kernel"
     assert [line["warm"] for line in kernel_lines(cold_log)] == [False, False, False], "warm_kernels = 0: on demand"
+    forked = [False, True, True] if kernel_start == "fork" else [False, False, False]  # fork: the 1st boots beside
+    assert [line["forked"] for line in kernel_lines(warm_log)] == [line["forked"] for line in kernel_lines(cold_log)]
+    assert [line["forked"] for line in kernel_lines(warm_log)] == forked, "its template, the rest are its forks"
     assert len(warm) == len(cold) == 3
     for day in warm:
         w, c = comparable(warm[day], "warm"), comparable(cold[day], "cold")
