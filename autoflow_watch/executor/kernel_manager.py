@@ -15,7 +15,17 @@ from jupyter_client import AsyncKernelClient, AsyncKernelManager, KernelClient
 from jupyter_core.utils import ensure_event_loop
 
 from autoflow_watch.executor.kernel_sandbox import PrivateFolder, launch_command, write_policy
-from autoflow_watch.executor.kernel_template import ForkedProcess, KernelTemplate, KernelTemplates, TemplateUnusable
+from autoflow_watch.executor.kernel_template import (
+    ForkedProcess,
+    KernelTemplate,
+    KernelTemplates,
+    TemplateUnusable,
+    kernel_python,
+)
+
+# A kernel's input history in memory, not in a SQLite file of its (fresh, private) IPython folder: no
+# database to create per kernel, no history-saving thread; ``%history`` shows the notebook's own cells.
+IN_MEMORY_HISTORY = "--HistoryManager.hist_file=:memory:"
 
 
 class ReadiedClient(AsyncKernelClient):
@@ -64,6 +74,8 @@ class ReportingKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command: list[str] = super().format_kernel_cmd(extra_arguments)
+        if kernel_python(self.kernel_spec) is not None:  # an ipykernel, forked or spawned alike
+            command.append(IN_MEMORY_HISTORY)
         if self.template is not None:
             return command  # forked: the template seals the child itself
         return command if self.policy_file is None else launch_command(command, self.policy_file)
