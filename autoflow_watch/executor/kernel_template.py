@@ -262,12 +262,42 @@ class KernelTemplates:
         self.folder = folder
         self.templates: dict[str, KernelTemplate] = {}
         self.refused: dict[str, str] = {}
+        self.pythons: dict[str, str] = {}  # kernelspec name -> its interpreter
+        self.held: dict[str, Any] | None = None  # while held: kernelspecs asked for, their templates started later
+
+    def hold(self) -> None:
+        """Start no template until :meth:`release` (a worker's own imports come first); kernels are spawned."""
+        self.held = {}
+
+    def release(self) -> None:
+        """Start the templates of the kernelspecs asked for while held; their first kernel was spawned already."""
+        held, self.held = self.held or {}, None
+        for kernel_name, kernel_spec in held.items():
+            template = self.for_spec(kernel_name, kernel_spec)
+            if template is not None:
+                template.passed_over = True
+
+    def importing(self, kernel_name: str) -> bool:
+        """This kernelspec's template has been passed over once and is still importing: a kernel would wait."""
+        with self.lock:
+            template = self.templates.get(self.pythons.get(kernel_name, ""))
+        if template is None or not template.passed_over or not template.alive():
+            return False
+        try:
+            return not template.poll_ready()
+        except TemplateUnusable as error:
+            self.failed(template, str(error))
+            return False
 
     def for_spec(self, kernel_name: str, kernel_spec: Any) -> KernelTemplate | None:
         """The running template for this kernelspec (started or restarted now), or None: spawn."""
         python = kernel_python(kernel_spec)
         if python is None:
             self._refuse(kernel_name, f"kernelspec {kernel_name!r} is not an ipykernel (python -m ipykernel_launcher)")
+            return None
+        self.pythons[kernel_name] = python
+        if self.held is not None:
+            self.held.setdefault(kernel_name, kernel_spec)
             return None
         template = self._running(python)
         if isinstance(template, str):  # it ended saying why it cannot fork: do not start it again

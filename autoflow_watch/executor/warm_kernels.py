@@ -47,6 +47,7 @@ from autoflow_watch.secrets import TOKEN_ENV
 
 log = get_logger("autoflow_watch.worker")
 FILL_DELAY_S = 0.1  # after a notebook takes its kernel, before the next one is started
+TEMPLATE_POLL_S = 0.2  # a pre-start waiting for its template to finish importing asks again this often
 SHUTDOWN_WAIT_S = 5.0  # a discarded kernel's time to run its exit handlers before its group is killed
 
 
@@ -160,6 +161,10 @@ class WarmKernels:
         self.idle = keep
         for profile, _ in wanted:
             if len(self.idle) >= self.warm:
+                break
+            if self.templates is not None and self.templates.importing(profile.kernel):
+                # its fork would wait for the template's imports, here in the loop a running notebook needs
+                self._pending_fill = ensure_event_loop().call_later(TEMPLATE_POLL_S, self.fill, upcoming, token)
                 break
             kernel = self._start(profile, token)
             kernel.readying = kernel.manager.make_ready(self.start_timeout_s)
