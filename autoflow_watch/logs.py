@@ -21,23 +21,11 @@ import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
+from autoflow_watch.lean_imports import import_without
 
-def _import_structlog_without_rich() -> None:
-    """Import structlog with rich held back: it would import rich (about 1 s of CPU) for console tracebacks.
-
-    Only a console renderer (a terminal) uses rich; :func:`configure` lets structlog see it then.
-    JSON lines (a service, a worker, a test) never need it.
-    """
-    if "structlog" in sys.modules or "rich" in sys.modules:
-        return
-    sys.modules["rich"] = None  # type: ignore[assignment]  # structlog catches the ImportError
-    try:
-        import structlog  # noqa: F401
-    finally:
-        del sys.modules["rich"]
-
-
-_import_structlog_without_rich()
+# structlog would import rich (about 1 s of CPU) for console tracebacks: only a console renderer (a
+# terminal) uses it, and _console_renderer lets structlog see it then; JSON lines never need it.
+import_without("structlog", "rich")
 import structlog  # noqa: E402
 
 from autoflow_watch.secrets import has_secrets, redact  # noqa: E402

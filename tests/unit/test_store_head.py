@@ -6,4 +6,4 @@ from autoflow_watch.store import migrate
 
 
 def test_the_head_a_current_store_is_checked_against_is_alembics_head():
-    assert migrate.HEAD == migrate.head()
+    assert migrate.head() == migrate.HEAD
