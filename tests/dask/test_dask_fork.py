@@ -14,7 +14,7 @@ import pytest
 from daemon_process import DaemonProcess, wait_for
 from dask_cluster import DaskCluster, use_dask
 from notebooks import write_notebook
-from project_files import FAST_EXECUTION_TOML, PATHS_TOML
+from project_files import FAST_EXECUTION_TOML, one_notebook_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.dask]
 
@@ -32,25 +32,8 @@ DAYS = ("2026-11-20", "2026-11-21", "2026-11-22")
 def _project(folder: Path, address: str) -> Path:
     write_notebook(folder / "notebooks" / "probe.ipynb", 'reference_date = ""', PROBE)
     (folder / "var" / "inbox").mkdir(parents=True)
-    config = folder / "autoflow.toml"
     execution = FAST_EXECUTION_TOML.replace("max_parallel_runs = 2", "max_parallel_runs = 1")
-    config.write_text(
-        f"""{PATHS_TOML}
-{execution}
-[inbox]
-settle = "0.2s"
-rescan_interval = "2s"
-
-[[workflow]]
-name = "probe"
-datasets = ["calls"]
-
-  [[workflow.notebook]]
-  name = "probe"
-  path = "probe.ipynb"
-""",
-        encoding="utf-8",
-    )
+    config = one_notebook_config(folder, execution)
     return use_dask(config, address, 'kernel_start = "fork"')
 
 
