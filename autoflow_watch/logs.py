@@ -21,9 +21,14 @@ import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
-import structlog
+from autoflow_watch.lean_imports import import_without
 
-from autoflow_watch.secrets import has_secrets, redact
+# structlog would import rich (about 1 s of CPU) for console tracebacks: only a console renderer (a
+# terminal) uses it, and _console_renderer lets structlog see it then; JSON lines never need it.
+import_without("structlog", "rich")
+import structlog  # noqa: E402
+
+from autoflow_watch.secrets import has_secrets, redact  # noqa: E402
 
 
 def _redact_event(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -151,9 +156,7 @@ def configure(
         structlog.processors.format_exc_info,
         _redact_event,
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=stream.isatty())
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json_lines else _console_renderer(stream.isatty())
     numeric = logging.getLevelName(level.upper())
     rendering: list[Any] = [renderer, _redact_rendered, *([_prefix_priority] if journal else [])]
     structlog.configure(
@@ -175,6 +178,17 @@ def configure(
     for noisy in ("papermill", "nbclient", "traitlets", "asyncio", "fontTools", "weasyprint", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("autoflow_watch").setLevel(numeric)
+
+
+def _console_renderer(colors: bool) -> Any:
+    """structlog's console renderer, with rich's tracebacks when rich is installed (held back at import)."""
+    import importlib
+    import importlib.util
+
+    if getattr(structlog.dev, "rich", None) is None and importlib.util.find_spec("rich") is not None:
+        importlib.reload(structlog.tracebacks)
+        importlib.reload(structlog.dev)
+    return structlog.dev.ConsoleRenderer(colors=colors)
 
 
 def get_logger(name: str, **bound: Any) -> Any:

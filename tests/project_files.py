@@ -102,3 +102,31 @@ parameters = {{ region = "admin2" }}
         encoding="utf-8",
     )
     return config
+
+
+def one_notebook_config(folder: Path, execution: str, workflow_extra: str = "", name: str = "probe") -> Path:
+    """``folder/autoflow.toml``: workflow ``name`` of the one notebook ``name.ipynb``, on dataset ``calls``.
+
+    ``execution`` is the whole ``[execution]`` section (e.g. :data:`FAST_EXECUTION_TOML`, edited).
+    """
+    config = folder / "autoflow.toml"
+    config.write_text(
+        f"""
+{PATHS_TOML}
+{execution}
+[inbox]
+settle = "0.2s"
+rescan_interval = "2s"
+
+[[workflow]]
+name = "{name}"
+datasets = ["calls"]
+{workflow_extra}
+
+  [[workflow.notebook]]
+  name = "{name}"
+  path = "{name}.ipynb"
+""",
+        encoding="utf-8",
+    )
+    return config

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from autoflow_watch.lean_imports import import_without
 
 
 def _import_papermill_without_hdfs() -> None:
@@ -14,13 +15,7 @@ def _import_papermill_without_hdfs() -> None:
     would carry ~40 MB it never uses for as long as it runs; the workers, which execute
     notebooks, import papermill whole.
     """
-    if "papermill" in sys.modules or "pyarrow" in sys.modules:
-        return
-    sys.modules["pyarrow"] = None  # type: ignore[assignment]  # papermill catches the ImportError
-    try:
-        import papermill.iorw  # noqa: F401
-    finally:
-        del sys.modules["pyarrow"]
+    import_without("papermill.iorw", "pyarrow")  # papermill catches the ImportError
 
 
 def inspect_parameters(path: Path) -> frozenset[str]:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from autoflow_watch.daemon.context import Context
 from autoflow_watch.logs import get_logger
 from autoflow_watch.sources import registry
-from autoflow_watch.sources.flowapi.source import FlowApiSource
 from autoflow_watch.sources.source import Source, SourceContext
 
 log = get_logger("autoflow_watch.sources")
@@ -80,6 +79,10 @@ class Sources:
 
     def token(self) -> str | None:
         flowapi = self._sources.get("flowapi")
+        if flowapi is None:  # not configured: its module (httpx, which imports rich) is never imported
+            return None
+        from autoflow_watch.sources.flowapi.source import FlowApiSource
+
         return flowapi.token() if isinstance(flowapi, FlowApiSource) else None
 
     def health_checks(self) -> dict[str, Callable[[], bool]]:

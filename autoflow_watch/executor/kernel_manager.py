@@ -1,25 +1,31 @@
-"""One kernel as a worker launches and talks to it: over unix sockets, sealed or forked, client readied ahead.
+"""The kernel manager a worker starts its kernels with: unix sockets, a readied client, forked or spawned.
 
-:class:`ReportingKernelManager` is jupyter_client's manager with three changes: IPC sockets
-instead of TCP ports, a command that goes through the sandbox launcher (or a fork of the
-kernelspec's template, see :mod:`autoflow_watch.executor.kernel_template`), and the client made
-ready in advance handed to papermill. :class:`Kernel` is what the worker knows about one.
+A sealed kernel's command goes through the sandbox launcher when it is spawned; a forked one is
+asked of its kernelspec's template (:mod:`autoflow_watch.executor.kernel_template`), which seals
+the child itself, and is handed to jupyter_client's provisioner as if it had been spawned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from jupyter_client import AsyncKernelClient, AsyncKernelManager, KernelClient
 from jupyter_core.utils import ensure_event_loop
 
-from autoflow_watch.executor.job import KernelProfile
 from autoflow_watch.executor.kernel_sandbox import PrivateFolder, launch_command, write_policy
-from autoflow_watch.executor.kernel_template import ForkedProcess, KernelTemplate, KernelTemplates, TemplateUnusable
+from autoflow_watch.executor.kernel_template import (
+    ForkedProcess,
+    KernelTemplate,
+    KernelTemplates,
+    TemplateUnusable,
+    kernel_python,
+)
+
+# A kernel's input history in memory, not in a SQLite file of its (fresh, private) IPython folder: no
+# database to create per kernel, no history-saving thread; ``%history`` shows the notebook's own cells.
+IN_MEMORY_HISTORY = "--HistoryManager.hist_file=:memory:"
 
 
 class ReadiedClient(AsyncKernelClient):
@@ -68,6 +74,8 @@ class ReportingKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command: list[str] = super().format_kernel_cmd(extra_arguments)
+        if kernel_python(self.kernel_spec) is not None:  # an ipykernel, forked or spawned alike
+            command.append(IN_MEMORY_HISTORY)
         if self.template is not None:
             return command  # forked: the template seals the child itself
         return command if self.policy_file is None else launch_command(command, self.policy_file)
@@ -105,31 +113,3 @@ class ReportingKernelManager(AsyncKernelManager):
         kc.start_channels()
         self.readied = kc
         return ensure_event_loop().create_task(kc.wait_for_ready(timeout=timeout))
-
-
-@dataclass
-class Kernel:
-    """One kernel process and what the worker knows about it."""
-
-    manager: ReportingKernelManager
-    profile: KernelProfile
-    token_digest: str
-    log_path: Path
-    ipc_dir: str
-    started_at: float
-    private: PrivateFolder | None = None  # a sealed kernel's own folder (None: sandbox off)
-    readying: asyncio.Task[None] | None = None  # a pre-started kernel's client getting ready
-    discard_deadline: float | None = None
-    forked: bool = False  # a fork of its kernelspec's template (else spawned)
-
-    @property
-    def pid(self) -> int:
-        return int(self.manager.provisioner.pid)  # type: ignore[union-attr]
-
-    def exited(self) -> bool:
-        process = getattr(self.manager.provisioner, "process", None)
-        return process is None or process.poll() is not None
-
-    def exit_code(self) -> int | None:
-        process = getattr(self.manager.provisioner, "process", None)
-        return process.poll() if process is not None else None

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from autoflow_watch.executor.kernel_manager import Kernel
 from autoflow_watch.executor.notebook_run import NotebookFailure
+from autoflow_watch.executor.warm_kernels import Kernel
 
 T = TypeVar("T")
 

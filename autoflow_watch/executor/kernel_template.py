@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from autoflow_watch import processes
 from autoflow_watch.logs import get_logger
@@ -66,6 +66,7 @@ class KernelTemplate:
         self.watching: set[int] = set()  # kernels whose exit code someone will ask for
         self.ready: bool | None = None
         self.cause = ""
+        self.passed_over = False  # its first kernel was spawned rather than wait for its imports
         self.lock = threading.RLock()  # a Dask worker forks for several tasks at once, one pipe
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
@@ -79,10 +80,25 @@ class KernelTemplate:
             message = self._next(deadline - time.monotonic())
             if message is None:
                 self._unusable(f"kernel template ({self.python}) ended or did not answer: {self._log_tail()}")
-            elif "unsafe" in message:
-                self._unusable(str(message["unsafe"]))
-            elif message.get("ready"):
-                self.ready = True
+            self._readiness(message)
+
+    def _readiness(self, message: dict[str, Any]) -> None:
+        if "unsafe" in message:
+            self._unusable(str(message["unsafe"]))
+        elif message.get("ready"):
+            self.ready = True
+
+    def poll_ready(self) -> bool:
+        """Whether the template has imported everything, not waiting; raises TemplateUnusable if it cannot fork."""
+        if self.ready is None and self.lock.acquire(blocking=False):  # another thread waiting: not ready yet
+            try:
+                while self.ready is None and (message := self._next(0)) is not None:
+                    self._readiness(message)
+                if self.ready is None and not self.alive():
+                    self._wait_ready(0)  # what it said before it ended, or that it ended
+            finally:
+                self.lock.release()
+        return bool(self.ready)
 
     def fork(self, request: dict[str, Any]) -> ForkedProcess:
         """A kernel forked from this template as ``request`` says."""
@@ -131,7 +147,7 @@ class KernelTemplate:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- inside ---------------------------------------------------------------------------------
-    def _unusable(self, cause: str) -> None:
+    def _unusable(self, cause: str) -> NoReturn:
         self.ready = False
         self.cause = cause
         raise TemplateUnusable(cause)
@@ -246,6 +262,32 @@ class KernelTemplates:
         self.folder = folder
         self.templates: dict[str, KernelTemplate] = {}
         self.refused: dict[str, str] = {}
+        self.pythons: dict[str, str] = {}  # kernelspec name -> its interpreter
+        self.held: dict[str, Any] | None = None  # while held: kernelspecs asked for, their templates started later
+
+    def hold(self) -> None:
+        """Start no template until :meth:`release` (a worker's own imports come first); kernels are spawned."""
+        self.held = {}
+
+    def release(self) -> None:
+        """Start the templates of the kernelspecs asked for while held; their first kernel was spawned already."""
+        held, self.held = self.held or {}, None
+        for kernel_name, kernel_spec in held.items():
+            template = self.for_spec(kernel_name, kernel_spec)
+            if template is not None:
+                template.passed_over = True
+
+    def importing(self, kernel_name: str) -> bool:
+        """This kernelspec's template has been passed over once and is still importing: a kernel would wait."""
+        with self.lock:
+            template = self.templates.get(self.pythons.get(kernel_name, ""))
+        if template is None or not template.passed_over or not template.alive():
+            return False
+        try:
+            return not template.poll_ready()
+        except TemplateUnusable as error:
+            self.failed(template, str(error))
+            return False
 
     def for_spec(self, kernel_name: str, kernel_spec: Any) -> KernelTemplate | None:
         """The running template for this kernelspec (started or restarted now), or None: spawn."""
@@ -253,18 +295,38 @@ class KernelTemplates:
         if python is None:
             self._refuse(kernel_name, f"kernelspec {kernel_name!r} is not an ipykernel (python -m ipykernel_launcher)")
             return None
+        self.pythons[kernel_name] = python
+        if self.held is not None:
+            self.held.setdefault(kernel_name, kernel_spec)
+            return None
+        template = self._running(python)
+        if isinstance(template, str):  # it ended saying why it cannot fork: do not start it again
+            self._refuse(python, template)
+            return None
         with self.lock:
             if python in self.refused:
                 return None
             template = self.templates.get(python)
-            if template is not None and not template.alive():
-                template.close()
-                template = None
             if template is None:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 start = lambda: KernelTemplate(python, self.preload, self.env, self.folder)  # noqa: E731
                 template = self.templates[python] = self.starter(start) if self.starter else start()
             return template
+
+    def _running(self, python: str) -> KernelTemplate | str | None:
+        """This interpreter's template if it is alive (a dead one is dropped), or why it ended unusable."""
+        with self.lock:
+            template = self.templates.get(python)
+            if template is None or template.alive():
+                return template
+            del self.templates[python]
+        try:
+            template.poll_ready()  # a crash after "ready": start another; "unsafe" (or silence): refuse
+            return None
+        except TemplateUnusable as error:
+            return str(error)
+        finally:
+            template.close()
 
     def failed(self, template: KernelTemplate, cause: str) -> None:
         """``template`` cannot fork: say so once, spawn from now on."""

@@ -31,7 +31,7 @@ from jupyter_core.utils import ensure_event_loop, run_sync
 
 from autoflow_watch import processes
 from autoflow_watch.executor.job import KernelProfile
-from autoflow_watch.executor.kernel_manager import Kernel, ReportingKernelManager
+from autoflow_watch.executor.kernel_manager import ReportingKernelManager
 from autoflow_watch.executor.kernel_sandbox import (
     FontCache,
     PrivateFolder,
@@ -47,7 +47,36 @@ from autoflow_watch.secrets import TOKEN_ENV
 
 log = get_logger("autoflow_watch.worker")
 FILL_DELAY_S = 0.1  # after a notebook takes its kernel, before the next one is started
+TEMPLATE_POLL_S = 0.2  # a pre-start waiting for its template to finish importing asks again this often
 SHUTDOWN_WAIT_S = 5.0  # a discarded kernel's time to run its exit handlers before its group is killed
+
+
+@dataclass
+class Kernel:
+    """One kernel process and what the worker knows about it."""
+
+    manager: ReportingKernelManager
+    profile: KernelProfile
+    token_digest: str
+    log_path: Path
+    ipc_dir: str
+    started_at: float
+    private: PrivateFolder | None = None  # a sealed kernel's own folder (None: sandbox off)
+    readying: asyncio.Task[None] | None = None  # a pre-started kernel's client getting ready
+    discard_deadline: float | None = None
+    forked: bool = False  # a fork of its kernelspec's template (else spawned)
+
+    @property
+    def pid(self) -> int:
+        return int(self.manager.provisioner.pid)  # type: ignore[union-attr]
+
+    def exited(self) -> bool:
+        process = getattr(self.manager.provisioner, "process", None)
+        return process is None or process.poll() is not None
+
+    def exit_code(self) -> int | None:
+        process = getattr(self.manager.provisioner, "process", None)
+        return process.poll() if process is not None else None
 
 
 def _digest(token: str | None) -> str:
@@ -132,6 +161,10 @@ class WarmKernels:
         self.idle = keep
         for profile, _ in wanted:
             if len(self.idle) >= self.warm:
+                break
+            if self.templates is not None and self.templates.importing(profile.kernel):
+                # its fork would wait for the template's imports, here in the loop a running notebook needs
+                self._pending_fill = ensure_event_loop().call_later(TEMPLATE_POLL_S, self.fill, upcoming, token)
                 break
             kernel = self._start(profile, token)
             kernel.readying = kernel.manager.make_ready(self.start_timeout_s)
@@ -232,13 +265,20 @@ class WarmKernels:
         return kernel
 
     def _choose_template(self, manager: ReportingKernelManager, profile: KernelProfile) -> None:
-        """Fork this kernel from its kernelspec's template when there is a usable one."""
+        """Fork this kernel from its kernelspec's template when there is a usable one.
+
+        A template's first kernel does not wait for its imports: when the template is not ready
+        yet, that one kernel is spawned and boots beside it; every later one waits and is forked.
+        """
         if self.templates is None:
             return
         template = self.templates.for_spec(profile.kernel, manager.kernel_spec)
         if template is None:
             return
         try:
+            if not template.poll_ready() and not template.passed_over:
+                template.passed_over = True
+                return
             template.wait_ready()
         except TemplateUnusable as error:
             self.templates.failed(template, str(error))

@@ -37,7 +37,7 @@ WARM_MODULES = (
     "debugpy", "debugpy.server.api", "ipykernel.debugger", "IPython.core.history", "IPython.core.completerlib",
     "IPython.core.debugger", "IPython.core.logger", "IPython.core.oinspect", "IPython.extensions.storemagic",
     "IPython.utils.wildcard", "sqlite3", "pdb", "pydoc", "faulthandler", "runpy", "tornado.platform.asyncio",
-    "tornado.queues", "tornado.locks", "tornado.gen",
+    "tornado.queues", "tornado.locks", "tornado.gen", "importlib.readers", "importlib.resources.readers",
 )  # fmt: skip
 PR_SET_PDEATHSIG = 1
 
@@ -81,12 +81,87 @@ def _import_modules(preload: list[str]) -> str | None:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     _LAUNCHER["_load_seal"]()  # the seal's code too
+    _install_parse_ahead()
+    _rehearse()
     for name in preload:
         try:
             importlib.import_module(name)
         except BaseException as error:
             return f"preload module {name!r} cannot be imported ({type(error).__name__}: {error})"
     return _threads_cause()
+
+
+_PARSED: dict[tuple[str, ...], Any] = {}  # a kernel command line's shape -> its parsed config (None: not cached)
+_CONNECTION = "{connection_file}"  # the only part of an ipykernel command line that differs between kernels
+
+
+def _argv_shape(argv: list[str]) -> tuple[tuple[str, ...] | None, str]:
+    """``argv`` with its connection file (``-f FILE``) as a placeholder, and that file; (None, "") if no such shape."""
+    if argv.count("-f") != 1 or argv.index("-f") == len(argv) - 1:
+        return None, ""
+    at = argv.index("-f") + 1
+    return (*argv[:at], _CONNECTION, *argv[at + 1 :]), argv[at]
+
+
+def _parse_ahead(command: list[str]) -> None:
+    """Parse a kernel command line's shape here, once: each fork then only puts in its own connection file.
+
+    Parsing is traitlets walking every configurable class and building an argparse parser: about a
+    third of a forked kernel's start, and the same work for every kernel. Anything unusual is
+    parsed in the kernel itself, as in a spawned one.
+    """
+    shape, _ = _argv_shape(command[3:]) if command[1:3] == ["-m", "ipykernel_launcher"] else (None, "")
+    if shape is None or shape in _PARSED:
+        return
+    _PARSED[shape] = None
+    with contextlib.suppress(BaseException):  # a bad command line fails in the kernel, as when spawned
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp()
+        _REAL_PARSE[0](app, list(shape))
+        if not app.extra_args and app.cli_config.IPKernelApp.connection_file == _CONNECTION:
+            _PARSED[shape] = app.cli_config
+
+
+_REAL_PARSE: list[Any] = []
+
+
+def _parse_command_line(self: Any, argv: list[str] | None = None) -> None:
+    """``IPKernelApp.parse_command_line``, taking a shape parsed in the template when there is one."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    shape, connection_file = _argv_shape(argv)
+    parsed = _PARSED.get(shape) if shape is not None else None
+    if parsed is None:
+        return _REAL_PARSE[0](self, argv)
+    import copy
+
+    config = copy.deepcopy(parsed)
+    config.IPKernelApp.connection_file = type(config.IPKernelApp.connection_file)(connection_file)
+    self.argv, self.cli_config, self.extra_args = argv, config, []
+    self.update_config(config)
+    return None
+
+
+def _install_parse_ahead() -> None:
+    from ipykernel.kernelapp import IPKernelApp
+
+    _REAL_PARSE.append(IPKernelApp.parse_command_line)
+    IPKernelApp.parse_command_line = _parse_command_line  # type: ignore[method-assign]
+
+
+def _rehearse() -> None:
+    """Fill, once, the caches every kernel fills for its first cell: the tokenizer's and IPython's input regexes.
+
+    Module-level caches of compiled patterns only; nothing a notebook can tell from its own.
+    """
+    with contextlib.suppress(Exception):
+        import io
+        import tokenize
+
+        list(tokenize.generate_tokens(io.StringIO("x = 1\n").readline))
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        TransformerManager().transform_cell("x = 1\n")
 
 
 def _threads_cause() -> str | None:
@@ -189,6 +264,7 @@ def serve() -> None:
                 _send({"unsafe": cause})
                 continue
             request = json.loads(line)
+            _parse_ahead(request["command"])
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()

@@ -7,6 +7,9 @@ A store at a revision this version does not know was written by a newer version 
 Several daemons may start at once on one store: the migration runs under a lock, a PostgreSQL
 advisory lock (held by the migrating connection) or, for SQLite, an ``flock`` on ``<db>.migrate.lock``
 beside the database. The others wait for it, then find nothing left to do.
+
+Alembic is imported only when there is something to do: a store already at :data:`HEAD` (every
+start but the first after an upgrade) is checked with one query of its ``alembic_version``.
 """
 
 from __future__ import annotations
@@ -17,17 +20,19 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from autoflow_watch import __version__
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 RELEASE1 = "0001_release1"
+HEAD = "0003_portal"  # the newest revision in migrations/versions (tests/store: it is Alembic's head)
 ADVISORY_LOCK_KEY = 0x6166775F6D6967  # "afw_mig": one key for every autoflow-watch store
 
 
@@ -45,6 +50,8 @@ class Upgrade:
 
 
 def _alembic_config(connection: Connection) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -52,6 +59,9 @@ def _alembic_config(connection: Connection) -> AlembicConfig:
 
 
 def scripts() -> ScriptDirectory:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(config)
@@ -66,6 +76,8 @@ def head() -> str:
 
 def current(connection: Connection) -> str | None:
     """The store's revision: Alembic's, ``0001_release1`` for a release-1 store, None when empty."""
+    from alembic.runtime.migration import MigrationContext
+
     revision = MigrationContext.configure(connection).get_current_revision()
     if revision is None and inspect(connection).has_table("runs"):
         return RELEASE1
@@ -100,17 +112,31 @@ def _between(start: str | None, end: str) -> list[str]:
 def upgrade(engine: Engine, url: str) -> Upgrade:
     """Migrate the store to :func:`head` under the migration lock; return what was applied."""
     with _migration_lock(engine) as connection:
+        if _at_head(connection):  # the usual start: nothing to do, no Alembic to import
+            connection.commit()
+            return Upgrade(HEAD, HEAD, [])
         before = current(connection)
         check_known(before, url)
         target = head()
         applied = _between(before, target)
         if applied:  # in the transaction that read the revision: all revisions or none
+            from alembic import command
+            from alembic.runtime.migration import MigrationContext
+
             config = _alembic_config(connection)
             if before == RELEASE1 and MigrationContext.configure(connection).get_current_revision() is None:
                 command.stamp(config, RELEASE1)  # release 1 made the tables; Alembic did not
             command.upgrade(config, target)
         connection.commit()
         return Upgrade(before, target, applied)
+
+
+def _at_head(connection: Connection) -> bool:
+    """The store is at :data:`HEAD`, read with one query (as Alembic keeps it: one row in ``alembic_version``)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return rows == [HEAD]
 
 
 @contextlib.contextmanager

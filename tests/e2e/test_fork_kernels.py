@@ -16,13 +16,16 @@ from daemon_process import DaemonProcess, alive_pids, cli, descendants, wait_for
 from test_warm_workers import comparable, drop, kernel_lines, once_one_worker, probe_project, probes
 
 pytestmark = pytest.mark.e2e
+# a worker's first kernel boots beside its template (just started, still importing), every later one is a fork
+FIRST_SPAWNED_THEN_FORKED = [False, True, True]
 
 
 def test_a_forked_kernel_sees_what_a_spawned_kernel_sees(tmp_path):
     forked, forked_log = once_one_worker(tmp_path, "fork", 1, 'kernel_start = "fork"\npreload = ["numpy"]')
     spawned, spawned_log = once_one_worker(tmp_path, "spawn", 1, 'kernel_start = "spawn"')
-    assert [line["forked"] for line in kernel_lines(forked_log)] == [True, True, True]
+    assert [line["forked"] for line in kernel_lines(forked_log)] == FIRST_SPAWNED_THEN_FORKED
     assert [line["forked"] for line in kernel_lines(spawned_log)] == [False, False, False]
+    was_forked = {line["pid"]: line["forked"] for line in kernel_lines(forked_log)}
     assert len(forked) == len(spawned) == 3
     for day in forked:
         f, s = comparable(forked[day], "fork"), comparable(spawned[day], "spawn")
@@ -31,44 +34,63 @@ def test_a_forked_kernel_sees_what_a_spawned_kernel_sees(tmp_path):
         assert f["env"] == s["env"], set(f["env"].items()) ^ set(s["env"].items())
         assert forked[day]["limits"] == spawned[day]["limits"]
         assert forked[day]["sandbox"] == spawned[day]["sandbox"] is not None, "sealed alike"
-        assert forked[day]["parent"] != forked[day]["worker"], "its parent is the template, not the worker"
+        if was_forked[forked[day]["pid"]]:
+            assert forked[day]["parent"] != forked[day]["worker"], "its parent is the template, not the worker"
+        else:
+            assert forked[day]["parent"] == forked[day]["worker"], "spawned beside the template: the worker's child"
     assert "kernel.fork_unavailable" not in forked_log
 
 
 def test_forked_kernels_have_their_own_random_state_and_nothing_of_the_last_notebook(tmp_path):
-    seen, _ = once_one_worker(tmp_path, "fresh", 1, 'kernel_start = "fork"\npreload = ["numpy"]')
+    seen, log = once_one_worker(tmp_path, "fresh", 1, 'kernel_start = "fork"\npreload = ["numpy"]')
+    assert [line["forked"] for line in kernel_lines(log)] == FIRST_SPAWNED_THEN_FORKED
     records = list(seen.values())
-    assert len({r["pid"] for r in records}) == 3
-    assert len({r["random"] for r in records}) == 3, "random.random() differs between forked kernels"
-    assert len({r["numpy_random"] for r in records}) == 3, "numpy.random.random() differs too"
+    forked = [r for r in records if r["parent"] != r["worker"]]
+    assert len(forked) == 2 and len({r["pid"] for r in records}) == 3
+    assert len({r["random"] for r in forked}) == 2, "random.random() differs between forked kernels"
+    assert len({r["numpy_random"] for r in forked}) == 2, "numpy.random.random() differs too"
     for record in records:  # a variable, an env var, a module attribute, a monkeypatch of a preloaded module
         assert record["seen_before"] == {"global": None, "env": None, "module": None, "monkeypatch": None}
 
 
+IF_FORKED = "if os.getppid() != int(os.environ['JPY_PARENT_PID']):  # a fork: the template is its parent\n"
+
+
 def test_a_forked_kernel_killed_mid_cell_takes_nothing_else_with_it(tmp_path):
-    suicide = (
+    suicide = (  # the first forked kernel kills itself
         "import signal, time\n"
-        "if reference_date == '2026-11-20':\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    time.sleep(30)"
+        f"{IF_FORKED}"
+        "    if not os.path.exists(probe_dir + '/killed'):\n"
+        "        open(probe_dir + '/killed', 'w').write(reference_date)\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "        time.sleep(30)"
     )
     config = probe_project(
         tmp_path, execution='max_parallel_runs = 1\nmax_attempts = 1\nkernel_start = "fork"', cell_after=suicide
     )
     drop(config, 20, 21, 22)
     result = cli(config, "run", "--once")
-    assert set(probes(config)) == {"2026-11-20", "2026-11-21", "2026-11-22"}
+    days = {"2026-11-20", "2026-11-21", "2026-11-22"}
+    assert set(probes(config)) == days
+    killed = (config.parent / "probes" / "killed").read_text()
     outbox = config.parent / "var" / "outbox" / "probe"
-    assert not (outbox / "2026-11-20" / "manifest.json").exists()
-    assert (outbox / "2026-11-21" / "manifest.json").exists() and (outbox / "2026-11-22" / "manifest.json").exists()
-    assert [line["forked"] for line in kernel_lines(result.stderr)] == [True, True, True]
+    assert not (outbox / killed / "manifest.json").exists()
+    assert all((outbox / day / "manifest.json").exists() for day in days - {killed})
+    # the lost kernel retires its worker (as in release 2): the new worker's first kernel boots beside its template
+    assert [line["forked"] for line in kernel_lines(result.stderr)] == [False, True, False]
+    assert "worker.retiring" in result.stderr
 
 
 def test_daemon_killed_leaves_no_template_and_no_kernel(tmp_path):
-    config = probe_project(tmp_path, execution='kernel_start = "fork"', cell_after="import time\ntime.sleep(60)")
+    config = probe_project(  # the first run's kernel is spawned and ends; the second is forked and stays busy
+        tmp_path,
+        execution='max_parallel_runs = 1\nkernel_start = "fork"',
+        cell_after=f"import time\n{IF_FORKED}    time.sleep(60)",
+    )
     daemon = DaemonProcess(config).start()
-    drop(config, 24)
-    [record] = wait_for(lambda: list(probes(config).values()), timeout=120, what="the notebook to be running")
+    drop(config, 24, 25)
+    forked = lambda: [r for r in probes(config).values() if r["parent"] != r["worker"]]  # noqa: E731
+    [record] = wait_for(forked, timeout=120, what="the forked kernel's notebook to be running")
     found = wait_for(lambda: (d := descendants(daemon.pid)) and record["parent"] in d and d, timeout=60)
     templates = [p for p in found if b"template.py" in _cmdline(p)]
     assert record["parent"] in templates and record["pid"] in found

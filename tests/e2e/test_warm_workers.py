@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from daemon_process import DaemonProcess, alive_pids, cli, descendants, kernels_among, wait_for
 from notebooks import write_notebook
-from project_files import FAST_EXECUTION_TOML, PATHS_TOML
+from project_files import FAST_EXECUTION_TOML, one_notebook_config
 
 pytestmark = pytest.mark.e2e
 KERNEL_STARTS = pytest.mark.parametrize("kernel_start", ["fork", "spawn"])
@@ -57,27 +57,8 @@ def probe_project(folder: Path, execution: str = "", cell_after: str = "") -> Pa
     (folder / "probes").mkdir(parents=True)
     cells = [PROBE, cell_after] if cell_after else [PROBE]
     write_notebook(folder / "notebooks" / "probe.ipynb", 'reference_date = ""\nrun_id = ""\nprobe_dir = ""', *cells)
-    config = folder / "autoflow.toml"
-    config.write_text(
-        f"""
-{PATHS_TOML}
-{_execution(execution)}
-[inbox]
-settle = "0.2s"
-rescan_interval = "2s"
-
-[[workflow]]
-name = "probe"
-datasets = ["calls"]
-parameters = {{ probe_dir = "{folder / "probes"}" }}
-write_paths = ["probes"]
-
-  [[workflow.notebook]]
-  name = "probe"
-  path = "probe.ipynb"
-""",
-        encoding="utf-8",
-    )
+    workflow = f'parameters = {{ probe_dir = "{folder / "probes"}" }}\nwrite_paths = ["probes"]'
+    config = one_notebook_config(folder, _execution(execution), workflow)
     (folder / "var" / "inbox").mkdir(parents=True)
     return config
 
@@ -133,6 +114,9 @@ def test_a_warm_kernel_sees_what_a_kernel_started_on_demand_sees(tmp_path, kerne
     cold, cold_log = once_one_worker(tmp_path, "cold", 0, f'kernel_start = "{kernel_start}"')
     assert [line["warm"] for line in kernel_lines(warm_log)] == [True, True, True], "every run got a ready kernel"
     assert [line["warm"] for line in kernel_lines(cold_log)] == [False, False, False], "warm_kernels = 0: on demand"
+    forked = [False, True, True] if kernel_start == "fork" else [False, False, False]  # fork: the 1st boots beside
+    assert [line["forked"] for line in kernel_lines(warm_log)] == [line["forked"] for line in kernel_lines(cold_log)]
+    assert [line["forked"] for line in kernel_lines(warm_log)] == forked, "its template, the rest are its forks"
     assert len(warm) == len(cold) == 3
     for day in warm:
         w, c = comparable(warm[day], "warm"), comparable(cold[day], "cold")

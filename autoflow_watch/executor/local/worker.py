@@ -191,12 +191,16 @@ def main(argv: list[str]) -> int:
     worker = Worker(channel, kernels)
     commands = command_lines(sys.stdin.fileno())
     first = next(commands, "")  # the daemon's hint comes first: its kernels boot while we import
+    if kernels.templates is not None:
+        kernels.templates.hold()  # two interpreters importing at once are enough on the critical path
     try:
         if first.startswith('{"type": "hint"'):
             worker.take_hint(KernelHint.from_fields(json.loads(first)))
             first = ""
         _warm_imports(renders)
         channel.emit(WorkerReady(os.getpid()))
+        if kernels.templates is not None:
+            kernels.templates.release()  # while the first notebook runs in its spawned kernel
         worker.serve(itertools.chain([first] if first else [], commands))
     finally:
         kernels.close()
