@@ -28,11 +28,26 @@ SESSION_GROUPS = {
 }
 
 
+@pytest.hookimpl(trylast=True)  # after server_guard has marked the fast tier
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests sharing a costly session fixture in one xdist group; then longest first.
+
+    Longest first, so that the two xdist workers finish together.
+
+    The 3-minute soak starts at once on one worker while the other takes the rest; the fast tier
+    comes last and fills the gaps. Left in file order the soak came last and ran alone.
+    """
     for item in items:
         groups = {SESSION_GROUPS[name] for name in getattr(item, "fixturenames", ()) if name in SESSION_GROUPS}
         if groups:
             item.add_marker(pytest.mark.xdist_group(min(groups)))
+    items.sort(key=_duration_rank)
+
+
+def _duration_rank(item: pytest.Item) -> int:
+    if item.get_closest_marker("soak"):
+        return 0
+    return 2 if item.get_closest_marker("fast") else 1
 
 
 def requires_services() -> bool:
