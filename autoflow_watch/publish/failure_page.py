@@ -69,7 +69,7 @@ def classify(facts: FailureFacts) -> FailureKind:
         return FailureKind.CELL_TIMEOUT
     if kind == "RunTimeout":
         return FailureKind.RUN_TIMEOUT
-    if kind == "MemoryError":
+    if kind == "MemoryError" or _last_error_is_memory(facts.traceback):
         return FailureKind.OUT_OF_MEMORY
     if kind == "DeadKernelError" or "kernel died" in text:
         return FailureKind.KERNEL_DIED
@@ -80,6 +80,12 @@ def classify(facts: FailureFacts) -> FailureKind:
     if facts.failing_notebook and kind:
         return FailureKind.CELL_ERROR
     return FailureKind.OTHER
+
+
+def _last_error_is_memory(traceback: str) -> bool:
+    """The traceback ends in MemoryError: memory ran out, if only while IPython formatted the cell's error."""
+    lines = [line.strip() for line in traceback.strip().splitlines()[-3:]]
+    return any(line == "MemoryError" or line.startswith("MemoryError:") for line in lines)
 
 
 def _seconds(value: float) -> str:

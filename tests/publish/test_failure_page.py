@@ -46,6 +46,16 @@ def test_each_way_an_attempt_fails_has_its_own_words(
     assert f"<h1>{kind.value}: daily, 2026-11-24</h1>" in failure_page(failed)
 
 
+def test_memory_that_ran_out_while_the_error_was_formatted_is_still_out_of_memory(tmp_path: Path) -> None:
+    """IPython itself may fail to format a MemoryError when the cell left no memory: the last error counts."""
+    traceback = (
+        'File ".../IPython/core/ultratb.py", line 903, in get_records\n'
+        'File "<frozen posixpath>", line 451, in _joinrealpath\nMemoryError\n'
+    )
+    failed = facts(tmp_path, "AttributeError", "", traceback=traceback)
+    assert classify(failed) is FailureKind.OUT_OF_MEMORY
+
+
 def test_secrets_are_redacted_wherever_they_would_appear_on_the_page(tmp_path: Path) -> None:
     register_secret(SECRET)
     notebook = tmp_path / "report.ipynb"
