@@ -36,6 +36,7 @@ from autoflow_watch.daemon.planning import plan_and_apply
 from autoflow_watch.daemon.publishing import finish_staged
 from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.daemon.reporting import Reporting
+from autoflow_watch.daemon.reuse import kept_for
 from autoflow_watch.daemon.sources import Sources
 from autoflow_watch.daemon.status import progress_bar, status_line
 from autoflow_watch.daemon.tick_guard import TickGuard
@@ -228,7 +229,7 @@ class Daemon:
             if claim is None:
                 break
             workflow = self.config.workflows[claim.workflow]
-            job = build_job(self.config, workflow, claim)
+            job = build_job(self.config, workflow, claim, kept_for(self.ctx.store, workflow, claim))
             self.ctx.store.runs.set_attempt_details(claim.run_id, parameters=run_parameters(job), work_dir=job.work_dir)
             token = self.sources.token() if workflow.flowapi_token else None
             log.info(
