@@ -93,7 +93,8 @@ def test_what_changed_is_executed_again_with_what_reads_it(tmp_path):
 
     again = run_once_after_rerun(config)
     assert executed_by(config, again["run_id"]) == set() and again["reused"] == 3, "nothing changed: all reused"
-    assert reused_from(config) == {"extract": first["run_id"], "transform": edited["run_id"], "report": edited["run_id"]}
+    executors = {"extract": first["run_id"], "transform": edited["run_id"], "report": edited["run_id"]}
+    assert reused_from(config) == executors, "reused_from names who executed it, across several reuses"
 
     write_reuse_config(tmp_path, scale=3)  # transform reads it; extract does not
     changed = run_once_after_rerun(config)
