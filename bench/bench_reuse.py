@@ -12,6 +12,7 @@ Printed: both times and their ratio.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -45,8 +46,6 @@ def after_the_fix(folder: Path, sleep_s: float, reuse: bool) -> tuple[float, set
     manifest = folder / "var" / "outbox" / "three" / DAY / "manifest.json"
     if done.returncode != 0 or not manifest.exists():
         raise SystemExit(f"the rerun did not publish:\n{done.stderr[-2000:]}")
-    import json
-
     run_id = json.loads(manifest.read_text())["run_id"]
     return took, executed_by(config, run_id)
 
