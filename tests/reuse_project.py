@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from daemon_process import cli
 from notebooks import write_notebook
 from project_files import FAST_EXECUTION_TOML, PATHS_TOML
 
@@ -129,3 +130,9 @@ def reused_from(config: Path, day: str = DAY) -> dict[str, str | None]:
 
 def drop_marker(config: Path, day: str = DAY, content: str = "") -> None:
     (config.parent / "var" / "inbox" / f"calls_{day}.ready").write_text(content, encoding="utf-8")
+
+
+def run_status(config: Path) -> dict:
+    """``status --json`` of the workflow's one run."""
+    [run] = json.loads(cli(config, "status", "--json").stdout)
+    return run

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from daemon_process import DaemonProcess, cli, wait_for
 from dask_cluster import DaskCluster, use_dask
-from reuse_project import DAY, drop_marker, executed_by, reuse_project, reused_from, set_failing
+from reuse_project import DAY, drop_marker, executed_by, reuse_project, reused_from, run_status, set_failing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.dask]
-
-
-def run_status(config: Path) -> dict:
-    [run] = json.loads(cli(config, "status", "--json").stdout)
-    return run
 
 
 def test_after_a_kill_9_the_retry_on_the_cluster_executes_only_the_report(tmp_path: Path, cluster: DaskCluster) -> None:

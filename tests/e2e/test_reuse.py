@@ -7,7 +7,6 @@ Real daemon, real kernels. The notebooks write a ledger of their executions, so 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from pathlib import Path
 
@@ -19,17 +18,13 @@ from reuse_project import (
     executed_by,
     reuse_project,
     reused_from,
+    run_status,
     set_failing,
     write_reuse_config,
 )
 
 pytestmark = pytest.mark.e2e
 ALL = {"extract", "transform", "report"}
-
-
-def run_status(config: Path) -> dict:
-    [run] = json.loads(cli(config, "status", "--json").stdout)
-    return run
 
 
 def run_once(config: Path, expect: int = 0) -> dict:
