@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from autoflow_watch.executor.events import StepChanged
 from autoflow_watch.executor.job import NotebookJob, NotebookOutcome, RunJob, WorkerResult
 from autoflow_watch.executor.notebook_run import NotebookFailure
-from autoflow_watch.executor.reuse import copy_kept, parameters_sha256, reused_outcome, run_files, why_not, written
+from autoflow_watch.executor.reuse import copy_kept, parameters_sha256, reusable, reused_outcome, run_files, written
 from autoflow_watch.logs import bind_run, get_logger
 from autoflow_watch.vocabulary import AttemptOutcome, StepState
 
@@ -92,7 +92,7 @@ def reuse(
     log: Any,
 ) -> bool:
     """Reuse ``notebook``'s kept execution if it still stands (copied into the run folder); whether it was."""
-    kept, why = why_not(job, notebook, digest, parameters, reused)
+    kept, why = reusable(job, notebook, digest, parameters, reused)
     if kept is None:
         if why is not None:
             log.info("notebook.not_reused", why=why)

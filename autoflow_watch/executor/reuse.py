@@ -32,7 +32,7 @@ def parameters_sha256(job: RunJob, notebook: NotebookJob) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def why_not(
+def reusable(
     job: RunJob, notebook: NotebookJob, digest: str, parameters: str, reused: set[str]
 ) -> tuple[KeptExecution | None, str | None]:
     """The execution to reuse for ``notebook``, or None and why not (None when there was nothing to reuse)."""
