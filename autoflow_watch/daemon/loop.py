@@ -255,7 +255,7 @@ class Daemon:
                 job.run_id,
                 event.notebook,
                 event.state,
-                started_at=now if running else None,
+                started_at=now if running or event.state is StepState.REUSED else None,  # steps list in order
                 finished_at=None if running else now,
                 duration_s=event.duration_s,
                 error=event.error,
