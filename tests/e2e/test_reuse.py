@@ -7,6 +7,7 @@ Real daemon, real kernels. The notebooks write a ledger of their executions, so 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 
@@ -140,3 +141,31 @@ def test_reuse_survives_a_kill_9_of_the_daemon_between_attempts(tmp_path, backen
     assert second["state"] == "succeeded"
     assert executed_by(config, second["run_id"]) == {"report"}
     assert reused_from(config) == {"extract": first["run_id"], "transform": first["run_id"], "report": None}
+
+
+@pytest.mark.postgres
+def test_another_daemon_on_the_store_reuses_what_it_can_read_and_says_what_it_cannot(tmp_path):
+    from shared_postgres import empty_postgres
+
+    config = reuse_project(tmp_path, state=empty_postgres())
+    other = tmp_path / "autoflow-b.toml"  # daemon B: the same store, notebooks and outbox, its own work folder
+    other.write_text(config.read_text().replace('work = "var/work"', 'work = "var/work-b"'))
+    set_failing(config, True)
+    drop_marker(config)
+    first = run_once(config, expect=1)  # daemon A
+
+    set_failing(config, False)
+    rerun(config)
+    second = run_once(other)  # daemon B reads A's kept copies
+    assert executed_by(config, second["run_id"]) == {"report"}
+    assert reused_from(config)["transform"] == first["run_id"]
+
+    (tmp_path / "var" / "work-b").rename(tmp_path / "var" / "elsewhere")  # B's folder is not readable by A now
+    rerun(config)
+    result = cli(config, "run", "--once")  # daemon A
+    assert result.returncode == 0, result.stderr[-3000:]
+    third = run_status(config)
+    assert executed_by(config, third["run_id"]) == ALL
+    said = [json.loads(line) for line in result.stderr.splitlines() if '"reuse.unreadable"' in line]
+    assert len(said) == 1 and said[0]["notebooks"] == ["extract", "transform", "report"]
+    assert said[0]["folders"] == [str(tmp_path / "var" / "work-b" / "three" / DAY / second["run_id"])]
