@@ -95,3 +95,17 @@ def _host() -> str:
     import socket
 
     return socket.gethostname()
+
+
+def test_retention_removing_the_runs_report_removes_its_kept_copies(tmp_path, store, setup):
+    from autoflow_watch.daemon.outbox_index import forget_kept
+
+    workflow, first = setup
+    config = load_config(tmp_path / "project" / "autoflow.toml")
+    work = config.app.paths.work / "three" / DAY / first.run_id
+    executed(store, work, first.run_id, first.pk, time.time())
+    outbox = config.app.paths.outbox
+    forget_kept(config, store, outbox, [outbox / "_failed" / "three" / DAY / first.run_id])
+    assert len(kept_for(store, workflow, first)) == 2, "a failed attempt's folder going leaves the run's copies"
+    forget_kept(config, store, outbox, [outbox / "three" / DAY])
+    assert kept_for(store, workflow, first) == [] and not work.exists()
