@@ -20,6 +20,7 @@ from typing import Any
 from autoflow_watch.executor.job import NotebookJob, NotebookOutcome, RunJob
 from autoflow_watch.executor.params import identity_parameters
 from autoflow_watch.executor.run_view import copy_regular
+from autoflow_watch.secrets import public_parameters
 from autoflow_watch.vocabulary import KeptExecution
 
 # what the attempt itself puts in its run folder beside a notebook's own files
@@ -27,8 +28,12 @@ _NOT_WRITTEN = ("failed", "report")
 
 
 def parameters_sha256(job: RunJob, notebook: NotebookJob) -> str:
-    """The sha256 of the notebook's parameters without ``run_id`` and upstream paths."""
-    values = identity_parameters(job, notebook)
+    """The sha256 of the notebook's parameters without ``run_id`` and upstream paths.
+
+    Secret-named values are redacted first, as everywhere the store keeps parameters: nothing
+    derived from a secret is stored (a changed secret alone wants ``--fresh``).
+    """
+    values = public_parameters(identity_parameters(job, notebook))
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
