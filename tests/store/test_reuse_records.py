@@ -109,3 +109,16 @@ def test_retention_removing_the_runs_report_removes_its_kept_copies(tmp_path, st
     assert len(kept_for(store, workflow, first)) == 2, "a failed attempt's folder going leaves the run's copies"
     forget_kept(config, store, outbox, [outbox / "three" / DAY])
     assert kept_for(store, workflow, first) == [] and not work.exists()
+
+
+def test_backfill_fresh_applies_to_the_runs_it_requeues_only(tmp_path, store, setup):
+    from autoflow_watch.store import AttemptResult
+    from autoflow_watch.vocabulary import RunState
+
+    workflow, first = setup
+    executed(store, tmp_path / "a1", first.run_id, first.pk, time.time() - 10)
+    store.runs.finish(first, AttemptResult("succeeded"), timedelta(seconds=1))
+    store.runs.requeue("three", [DAY_], states=(RunState.FAILED, RunState.DEAD), fresh=True)  # succeeded: untouched
+    assert len(kept_for(store, workflow, first)) == 2
+    store.runs.requeue("three", [DAY_], fresh=True)  # rerun --fresh
+    assert kept_for(store, workflow, first) == []
