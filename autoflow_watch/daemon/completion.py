@@ -63,7 +63,6 @@ def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: ti
     job = execution.job
     log = get_logger("autoflow_watch.run", workflow=job.workflow, reference_date=job.reference_date, run_id=job.run_id)
     attempt = execution.attempt
-    record_executions(store, execution, log)
     if attempt.outcome is AttemptOutcome.SUCCEEDED:
         try:
             published, state = publish_success(
@@ -77,11 +76,13 @@ def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: ti
         else:
             if published is Published.LOST or state is None:
                 return None
+            record_executions(store, execution, log, best_effort=True)  # the report is out: only reuse is at stake
             record_scraps(store, execution, log)
             log.info("run.finished", state=state.value, attempt=job.attempt, outcome=attempt.outcome, error=None)
             return state
     if attempt.outcome is AttemptOutcome.FAILED:
         _file_failure(outbox, execution, attempt, log)
+    record_executions(store, execution, log)  # before the run may be claimed again; a store error: concluded later
     state = store.runs.finish(execution.claim, attempt, retry_backoff)
     level = log.info if state is RunState.SUCCEEDED else log.warning
     level("run.finished", state=state.value, attempt=job.attempt, outcome=attempt.outcome, error=attempt.error)

@@ -15,6 +15,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from autoflow_watch.config import Workflow
 from autoflow_watch.config.stencil import stencil_dates
 from autoflow_watch.executor.base import Execution
@@ -63,8 +65,20 @@ def _readable(kept: KeptExecution) -> bool:
     return all(os.access(folder / name, os.R_OK) and (folder / name).is_file() for name in names)
 
 
-def record_executions(store: Store, execution: Execution, bound: Any) -> None:
-    """Record the attempt's executions; remove older folders none of the run's kept executions is in."""
+def record_executions(store: Store, execution: Execution, bound: Any, *, best_effort: bool = False) -> None:
+    """Record the attempt's executions; remove older folders none of the run's kept executions is in.
+
+    ``best_effort``: a store error is logged, not raised (the next attempt then executes everything).
+    """
+    try:
+        _record(store, execution, bound)
+    except SQLAlchemyError as error:
+        if not best_effort:
+            raise
+        bound.warning("reuse.not_recorded", error=str(error)[:300], hint="the next attempt executes every notebook")
+
+
+def _record(store: Store, execution: Execution, bound: Any) -> None:
     result, job = execution.result, execution.job
     if result is None:
         return  # cut short: nothing it made is trusted, the earlier executions stay the most recent
