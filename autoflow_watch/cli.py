@@ -62,10 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     rerun = command("rerun", "force a new run of the given dates (succeeded, failed or dead)")
     rerun.add_argument("workflow")
     rerun.add_argument("dates", nargs="+", type=_date, metavar="DATE")
+    fresh = "execute every notebook again (no reuse of an earlier attempt's unchanged notebooks)"
+    rerun.add_argument("--fresh", action="store_true", help=fresh)
     backfill = command("backfill", "queue every eligible date in a range (earliest_date not applied)")
     backfill.add_argument("workflow")
     backfill.add_argument("--from", dest="start", required=True, type=_date, metavar="DATE")
     backfill.add_argument("--to", dest="end", required=True, type=_date, metavar="DATE")
+    backfill.add_argument("--fresh", action="store_true", help=fresh)
     flowdb_sql = "print the optional NOTIFY trigger for FlowDB's etl.etl_records, as SQL (sql/flowdb-notify.sql)"
     commands.add_parser("flowdb-sql", help=flowdb_sql, description=flowdb_sql)
     imports = commands.add_parser(
@@ -150,11 +153,11 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         if args.command == "status":
             return status(config, args.workflow, as_json=args.json)
         if args.command == "rerun":
-            return rerun(config, args.workflow, args.dates)
+            return rerun(config, args.workflow, args.dates, fresh=args.fresh)
         if args.command == "backfill":
             if args.end < args.start:
                 raise _UsageError("--to must not be before --from")
-            return backfill(config, args.workflow, args.start, args.end)
+            return backfill(config, args.workflow, args.start, args.end, fresh=args.fresh)
     except (StoreError, AlreadyRunning) as error:
         error_line(f"autoflow-watch: error: {error}")
         return EXIT_USAGE

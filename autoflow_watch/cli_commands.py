@@ -49,6 +49,8 @@ def _describe(run: RunStatus) -> str:
     )
     if run.holder:
         line += f"  held by {run.holder}"
+    if run.reused:
+        line += f"  reused {run.reused} notebook{'s' if run.reused != 1 else ''}"
     extra = []
     if run.next_attempt_at and run.state is RunState.FAILED:
         wait = run.next_attempt_at - time.time()
@@ -64,12 +66,12 @@ def _describe(run: RunStatus) -> str:
     return "\n".join([line, *extra])
 
 
-def rerun(config: Config, workflow: str, dates: list[dt.date]) -> int:
+def rerun(config: Config, workflow: str, dates: list[dt.date], *, fresh: bool = False) -> int:
     wf = config.workflows[workflow]
     store = Store(config.state_url, config.app.paths.state_password_file)
     try:
         eligible = set(eligible_dates(wf, store.facts.dates_by_dataset(), ignore_earliest=True))
-        outcome = store.runs.requeue(workflow, dates)
+        outcome = store.runs.requeue(workflow, dates, fresh=fresh)
         missing = [d for d, what in outcome.items() if what is Requeue.MISSING]
         created = store.runs.ensure(workflow, [d for d in missing if d in eligible], wf.max_attempts)
     finally:
@@ -89,7 +91,7 @@ def rerun(config: Config, workflow: str, dates: list[dt.date]) -> int:
     return code
 
 
-def backfill(config: Config, workflow: str, start: dt.date, end: dt.date) -> int:
+def backfill(config: Config, workflow: str, start: dt.date, end: dt.date, *, fresh: bool = False) -> int:
     wf = config.workflows[workflow]
     store = Store(config.state_url, config.app.paths.state_password_file)
     try:
@@ -98,7 +100,7 @@ def backfill(config: Config, workflow: str, start: dt.date, end: dt.date) -> int
         ]
         created = store.runs.ensure(workflow, eligible, wf.max_attempts)
         requeued = store.runs.requeue(
-            workflow, [d for d in eligible if d not in created], states=(RunState.FAILED, RunState.DEAD)
+            workflow, [d for d in eligible if d not in created], states=(RunState.FAILED, RunState.DEAD), fresh=fresh
         )
     finally:
         store.close()

@@ -50,6 +50,35 @@ class StepState(str, enum.Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     EXPIRED = "expired"
+    REUSED = "reused"  # not sent to a kernel: an earlier attempt's execution was copied in (docs/reuse.md)
+
+
+class ExecutionOutcome(str, enum.Enum):
+    """How one notebook's execution in an attempt ended, as the ``executions`` table keeps it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class KeptExecution:
+    """A notebook's most recent successful execution in a run, kept for a later attempt to reuse.
+
+    ``run_id`` is the attempt whose folder holds the copy; ``executed_by`` the attempt that
+    actually executed it (the same across several reuses). docs/reuse.md has the rules.
+    """
+
+    notebook: str
+    run_id: str
+    executed_by: str
+    source_sha256: str
+    parameters_sha256: str
+    kernel: str
+    started_at: float
+    duration_s: float
+    folder: str
+    host: str
+    files: tuple[str, ...] = ()
 
 
 class Requeue(str, enum.Enum):
@@ -154,6 +183,11 @@ class RunStatus:
     steps: list[StepStatus] = field(default_factory=list)
     holder: str | None = None  # "<host>:<pid>" of the daemon holding a running run
 
+    @property
+    def reused(self) -> int:
+        """How many notebooks the latest attempt reused instead of executing."""
+        return sum(1 for s in self.steps if s.state is StepState.REUSED)
+
     def as_json(self) -> dict[str, Any]:
         """The object ``status --json`` prints for this run (DESIGN.md's keys first)."""
         return {
@@ -168,6 +202,7 @@ class RunStatus:
             "holder": self.holder,
             "next_attempt_at": iso(self.next_attempt_at),
             "max_attempts": self.max_attempts,
+            "reused": self.reused,
             "notebooks": [
                 {"name": s.notebook, "state": s.state.value, "duration_s": s.duration_s, "error": s.error}
                 for s in self.steps

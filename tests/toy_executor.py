@@ -43,6 +43,9 @@ class InProcessPlace:
         self.executed[notebook.name] = output
         return time.monotonic() - started
 
+    def reused(self, notebook: NotebookJob, output: Path) -> None:
+        self.executed[notebook.name] = output
+
     def failed(self, failure: NotebookFailure) -> None:
         pass
 

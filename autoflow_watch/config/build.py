@@ -145,6 +145,7 @@ def _assemble(spec: WorkflowConfig, app: AppConfig, order: list[str], found: _Fi
         retry_backoff=spec.retry_backoff or ex.retry_backoff,
         flowapi_token=spec.flowapi_token,
         on_redelivery=spec.on_redelivery,
+        reuse=spec.reuse,
         fingerprint=fingerprint,
         datasets_match=spec.datasets_match,
         read_paths=tuple(spec.read_paths),

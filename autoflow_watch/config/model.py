@@ -245,6 +245,7 @@ class WorkflowConfig(_Strict):
     retry_backoff: Duration | None = None
     flowapi_token: bool = False
     on_redelivery: Literal["ignore", "rerun"] = "ignore"
+    reuse: bool = Field(True, strict=True)  # a new attempt reuses unchanged successful notebooks (docs/reuse.md)
     read_paths: list[Path] = Field(default_factory=list)  # more that its kernels may read
     write_paths: list[Path] = Field(default_factory=list)  # more that its kernels may write
     connect_ports: list[Annotated[int, Field(ge=1, le=65535, strict=True)]] = Field(default_factory=list)

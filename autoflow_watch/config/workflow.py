@@ -43,6 +43,7 @@ class Workflow:
     flowapi_token: bool
     on_redelivery: str
     fingerprint: str = field(default="")
+    reuse: bool = True  # a new attempt reuses unchanged successful notebooks (docs/reuse.md)
     datasets_match: DatasetsMatch = DatasetsMatch.ALL
     read_paths: tuple[Path, ...] = ()  # sandbox: more its kernels may read
     write_paths: tuple[Path, ...] = ()  # sandbox: more its kernels may write

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from autoflow_watch import __version__
 from autoflow_watch.daemon.portal_hooks import failure_page_file, record_scraps
 from autoflow_watch.daemon.publishing import Published, publish_success
+from autoflow_watch.daemon.reuse import record_executions
 from autoflow_watch.executor.base import Execution
 from autoflow_watch.executor.job import RunJob, kernel_log_tail
 from autoflow_watch.executor.params import run_parameters
@@ -42,7 +43,13 @@ def build_manifest(execution: Execution) -> dict[str, Any]:
         "finished_at": iso(execution.finished_at),
         "parameters": run_parameters(job),
         "notebooks": [
-            {"name": nb.name, "source_sha256": nb.source_sha256, "duration_s": nb.duration_s} for nb in result.notebooks
+            {
+                "name": nb.name,
+                "source_sha256": nb.source_sha256,
+                "duration_s": nb.duration_s,
+                "reused_from": nb.reused_from,
+            }
+            for nb in result.notebooks
         ],
         "autoflow_watch_version": __version__,
     }
@@ -69,11 +76,13 @@ def conclude(store: Store, outbox: Path, execution: Execution, retry_backoff: ti
         else:
             if published is Published.LOST or state is None:
                 return None
+            record_executions(store, execution, log, best_effort=True)  # the report is out: only reuse is at stake
             record_scraps(store, execution, log)
             log.info("run.finished", state=state.value, attempt=job.attempt, outcome=attempt.outcome, error=None)
             return state
     if attempt.outcome is AttemptOutcome.FAILED:
         _file_failure(outbox, execution, attempt, log)
+    record_executions(store, execution, log)  # before the run may be claimed again; a store error: concluded later
     state = store.runs.finish(execution.claim, attempt, retry_backoff)
     level = log.info if state is RunState.SUCCEEDED else log.warning
     level(

@@ -13,10 +13,11 @@ from autoflow_watch.config.stencil import date_ranges, ranges_as_strings
 from autoflow_watch.executor.base import Hint, PoolSettings
 from autoflow_watch.executor.job import KernelProfile, NotebookJob, RunJob, SandboxSpec
 from autoflow_watch.secrets import TOKEN_ENV
-from autoflow_watch.vocabulary import Claim
+from autoflow_watch.vocabulary import Claim, KeptExecution
 
 
-def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
+def build_job(config: Config, workflow: Workflow, claim: Claim, kept: list[KeptExecution] | None = None) -> RunJob:
+    """The attempt ``claim`` of ``workflow`` as its executor needs it; ``kept``: what it may reuse."""
     work_dir = config.app.paths.work / workflow.name / claim.reference_date.isoformat() / claim.run_id
     notebooks = [
         NotebookJob(
@@ -52,6 +53,7 @@ def build_job(config: Config, workflow: Workflow, claim: Claim) -> RunJob:
         sandbox=sandbox_spec(config, workflow),
         max_notebook_bytes=config.app.execution.max_notebook_bytes,
         preload=list(config.app.execution.preload) if config.app.execution.kernel_start is KernelStart.FORK else None,
+        kept=list(kept or []),
     )
 
 

@@ -37,6 +37,7 @@ from autoflow_watch.daemon.publishing import finish_staged
 from autoflow_watch.daemon.recovery import recover_expired
 from autoflow_watch.daemon.reload import reread
 from autoflow_watch.daemon.reporting import Reporting
+from autoflow_watch.daemon.reuse import kept_for
 from autoflow_watch.daemon.sources import Sources
 from autoflow_watch.daemon.status import progress_bar, status_line
 from autoflow_watch.daemon.tick_guard import TickGuard
@@ -229,7 +230,7 @@ class Daemon:
             if claim is None:
                 break
             workflow = self.config.workflows[claim.workflow]
-            job = build_job(self.config, workflow, claim)
+            job = build_job(self.config, workflow, claim, kept_for(self.ctx.store, workflow, claim))
             self.ctx.store.runs.set_attempt_details(claim.run_id, parameters=run_parameters(job), work_dir=job.work_dir)
             token = self.sources.token() if workflow.flowapi_token else None
             log.info(
@@ -255,7 +256,7 @@ class Daemon:
                 job.run_id,
                 event.notebook,
                 event.state,
-                started_at=now if running else None,
+                started_at=now if running or event.state is StepState.REUSED else None,  # steps list in order
                 finished_at=None if running else now,
                 duration_s=event.duration_s,
                 error=event.error,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,4 +53,22 @@ def retain(config: Config, store: Store) -> None:
         removed = apply_retention(outbox, keep, dt.date.today())
         if removed:
             log.info("outbox.retention", removed=[str(p) for p in removed])
+            forget_kept(config, store, outbox, removed)
             refresh_index(config, store, workflows_of(outbox, removed))
+
+
+def forget_kept(config: Config, store: Store, outbox: Path, removed: Iterable[Path]) -> None:
+    """A run's report removed by retention: its kept executions (docs/reuse.md) and work folders go too."""
+    for path in removed:
+        try:
+            parts = path.relative_to(outbox).parts
+        except ValueError:
+            continue
+        if len(parts) != 2 or parts[0] == FAILED:
+            continue  # a failed attempt's folder: the run's report, if any, stays
+        workflow, day = parts
+        try:
+            store.runs.executions.forget(workflow, day)
+        except Exception as error:  # tried again with the next report retention removes; rows alone harm nothing
+            log.warning("reuse.forget_failed", workflow=workflow, reference_date=day, error=str(error))
+        shutil.rmtree(config.app.paths.work / workflow / day, ignore_errors=True)

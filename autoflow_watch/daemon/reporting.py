@@ -119,6 +119,7 @@ class Reporting:
             finished = record.finished_at
             duration = finished - claim.started_at if finished is not None else None
             self.metrics.observe_attempt(claim.workflow, outcome, duration)
+            self.metrics.observe_reused(claim.workflow, len(self._ctx.store.runs.steps.reused(claim.run_id)))
             for exporter in self._exporters:
                 getattr(exporter, "poke", lambda: None)()
         if self.dispatcher is not None:
@@ -153,6 +154,7 @@ class Reporting:
             error=f"{error_type}: {error}" if error_type and error else (error or error_type),
             folder=folder,
             attachment=attachment,
+            reused=tuple(self._ctx.store.runs.steps.reused(claim.run_id)),
         )
 
 

@@ -10,6 +10,7 @@ reports, rendered wherever the place says (:meth:`NotebookPlace.render`).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 from autoflow_watch.executor.events import StepChanged
 from autoflow_watch.executor.job import NotebookJob, NotebookOutcome, RunJob, WorkerResult
 from autoflow_watch.executor.notebook_run import NotebookFailure
+from autoflow_watch.executor.reuse import copy_kept, parameters_sha256, reusable, reused_outcome, run_files, written
 from autoflow_watch.logs import bind_run, get_logger
 from autoflow_watch.vocabulary import AttemptOutcome, StepState
 
@@ -30,6 +32,10 @@ class NotebookPlace(Protocol):
         Raise :class:`NotebookFailure` when the notebook failed (its copy at ``output`` if it
         got that far); any other exception ends the attempt and is the backend's to handle.
         """
+        ...
+
+    def reused(self, notebook: NotebookJob, output: Path) -> None:
+        """``notebook`` was reused: its executed copy is at ``output`` for the notebooks after it."""
         ...
 
     def failed(self, failure: NotebookFailure) -> None:
@@ -46,12 +52,18 @@ def drive(job: RunJob, place: NotebookPlace, emit: Callable[[StepChanged], None]
     work = Path(job.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     result = WorkerResult(outcome=AttemptOutcome.SUCCEEDED)
+    reused: set[str] = set()
     for index, notebook in enumerate(job.notebooks):
         log = notebook_logger(notebook)
         output = work / f"{notebook.name}.ipynb"
         digest = source_digest(notebook, log)
-        # Deciding per notebook whether to execute it or reuse an unchanged earlier run's copy goes here.
+        parameters = parameters_sha256(job, notebook)
+        # execute or reuse: an unchanged earlier execution in this run is copied in (docs/reuse.md)
+        if reuse(job, notebook, digest, parameters, reused, place, result, log):
+            emit(StepChanged(notebook.name, StepState.REUSED))
+            continue
         emit(StepChanged(notebook.name, StepState.RUNNING))
+        started, before = time.time(), run_files(work)
         try:
             duration = round(place.run_notebook(index, notebook, output), 3)
         except NotebookFailure as failure:
@@ -59,11 +71,41 @@ def drive(job: RunJob, place: NotebookPlace, emit: Callable[[StepChanged], None]
             emit(StepChanged(notebook.name, StepState.FAILED, error=str(failure)))
             place.failed(failure)
             return failed_result(result, job, notebook, output, failure, log)
-        result.notebooks.append(NotebookOutcome(notebook.name, digest, duration, str(output)))
+        files = written(work, before, notebook.name)
+        result.notebooks.append(
+            NotebookOutcome(notebook.name, digest, duration, str(output), parameters, job.kernel, started, None, files)
+        )
         emit(StepChanged(notebook.name, StepState.SUCCEEDED, duration_s=duration))
         log.info("notebook.succeeded", duration_s=duration)
     bind_run(notebook=None)
     return place.render(result)
+
+
+def reuse(
+    job: RunJob,
+    notebook: NotebookJob,
+    digest: str,
+    parameters: str,
+    reused: set[str],
+    place: NotebookPlace,
+    result: WorkerResult,
+    log: Any,
+) -> bool:
+    """Reuse ``notebook``'s kept execution if it still stands (copied into the run folder); whether it was."""
+    kept, why = reusable(job, notebook, digest, parameters, reused)
+    if kept is None:
+        if why is not None:
+            log.info("notebook.not_reused", why=why)
+        return False
+    output = Path(job.work_dir) / f"{notebook.name}.ipynb"
+    seconds = copy_kept(kept, Path(job.work_dir), log)
+    if seconds is None:
+        return False
+    reused.add(notebook.name)
+    place.reused(notebook, output)
+    result.notebooks.append(reused_outcome(kept, digest, output, seconds))
+    log.info("notebook.reused", reused_from=kept.executed_by, copied_from=kept.run_id)
+    return True
 
 
 def notebook_logger(notebook: NotebookJob) -> Any:

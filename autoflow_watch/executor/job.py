@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from autoflow_watch.render.context import ReportContext
-from autoflow_watch.vocabulary import AttemptOutcome
+from autoflow_watch.vocabulary import AttemptOutcome, KeptExecution
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class RunJob:
     sandbox: SandboxSpec = SandboxSpec()
     max_notebook_bytes: int = 256 * 1024 * 1024  # [execution] max_notebook_bytes
     preload: list[str] | None = None  # kernel_start = "fork" on a Dask worker: what its template imports
+    kept: list[KeptExecution] = field(default_factory=list)  # earlier executions it may reuse (docs/reuse.md)
 
     def kernel_profile(self, notebook: NotebookJob) -> KernelProfile:
         """The kernel a notebook of this run needs (release 1: the notebook's folder as working folder)."""
@@ -132,17 +133,24 @@ class RunJob:
         data = json.loads(text)
         data["notebooks"] = [NotebookJob(**nb) for nb in data["notebooks"]]
         data["sandbox"] = SandboxSpec.from_fields(data.get("sandbox"))
+        data["kept"] = [KeptExecution(**{**k, "files": tuple(k.get("files", ()))}) for k in data.get("kept", [])]
         return cls(**data)
 
 
 @dataclass
 class NotebookOutcome:
-    """A notebook that ran to its end, for the manifest."""
+    """A notebook that ran to its end (or was reused), for the manifest and the ``executions`` table."""
 
     name: str
     source_sha256: str
     duration_s: float
     output_path: str
+    parameters_sha256: str = ""
+    kernel: str = ""
+    started_at: float = 0.0  # when the execution began (a reused one: when the original began)
+    reused_from: str | None = None  # the run_id of the attempt that executed it; None: this attempt did
+    files: list[str] = field(default_factory=list)  # what it wrote in the run folder, relative to it
+    executed_s: float | None = None  # a reused one: how long the original execution took
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +43,13 @@ def notebook_parameters(job: RunJob, notebook: NotebookJob, executed: dict[str, 
 def run_parameters(job: RunJob) -> dict[str, Any]:
     """The run-level parameters as recorded in the store and the manifest (secrets excluded)."""
     return public_parameters({**_run_level(job), **job.parameters})
+
+
+def identity_parameters(job: RunJob, notebook: NotebookJob) -> dict[str, Any]:
+    """What ``notebook`` receives, with what differs by nature between attempts made constant.
+
+    ``run_id`` and the upstream notebooks' paths (an upstream's identity is checked on its own:
+    it must itself have been reused) — the parameters a reused execution must have had.
+    """
+    same = dataclasses.replace(job, run_id="", kept=[])
+    return notebook_parameters(same, notebook, {name: Path("upstream") for name in notebook.upstream})

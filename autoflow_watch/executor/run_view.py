@@ -45,13 +45,14 @@ def collect_written(view: Path, run_folder: Path, staged: dict[str, Any]) -> lis
             target = run_folder / relative
             if str(source) in copies or target.exists() or len(taken) >= MAX_FILES:
                 continue
-            if _copy_regular(source, target):
+            if copy_regular(source, target):
                 taken.append(str(relative))
         dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
     return taken
 
 
-def _copy_regular(source: Path, target: Path) -> bool:
+def copy_regular(source: Path, target: Path) -> bool:
+    """Copy ``source`` to a new file ``target`` if it is a regular file (no link followed); whether it was."""
     try:
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:

@@ -145,6 +145,12 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.reused = Counter(
+            "autoflow_watch_notebooks_reused",
+            "Notebooks an attempt reused from an earlier one instead of executing (docs/reuse.md)",
+            ["workflow"],
+            registry=self.registry,
+        )
         self.rejected = Counter(
             "autoflow_watch_markers_rejected", "Inbox markers moved to rejected/", registry=self.registry
         )
@@ -162,6 +168,7 @@ class Metrics:
             for outcome in ATTEMPT_OUTCOMES:
                 self.attempts.labels(workflow, outcome.value)
             self.duration.labels(workflow)
+            self.reused.labels(workflow)
 
     def observe_attempt(self, workflow: str, outcome: AttemptOutcome, duration_s: float | None) -> None:
         if outcome not in ATTEMPT_OUTCOMES:
@@ -169,6 +176,10 @@ class Metrics:
         self.attempts.labels(workflow, outcome.value).inc()
         if duration_s is not None and duration_s >= 0 and outcome is not AttemptOutcome.INTERRUPTED:
             self.duration.labels(workflow).observe(duration_s)
+
+    def observe_reused(self, workflow: str, notebooks: int) -> None:
+        if notebooks > 0:
+            self.reused.labels(workflow).inc(notebooks)
 
     def observe_rejected_marker(self) -> None:
         self.rejected.inc()

@@ -51,6 +51,7 @@ class RunEvent:
     error: str | None = None  # "ValueError: bad input", first line only
     folder: Path | None = None  # the report folder, or the attempt's _failed/ folder
     attachment: Path | None = None  # the failed notebook's HTML, or the report's PDF
+    reused: tuple[str, ...] = ()  # the notebooks this attempt reused instead of executing (docs/reuse.md)
 
 
 def first_line(text: str | None, limit: int = 300) -> str | None:

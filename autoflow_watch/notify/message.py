@@ -59,6 +59,8 @@ def _single(event: RunEvent) -> Message:
         lines.append(f"Debug folder:   {event.folder or '(not filed)'}")
     else:
         lines.append(f"Report:         {event.folder or '-'}")
+    if event.reused:
+        lines.append(f"Reused:         {', '.join(event.reused)} (unchanged, from an earlier attempt)")
     attachments, notes = _attachable([event])
     lines += notes
     lines.append(f"Host:           {socket.gethostname()}")

@@ -14,9 +14,10 @@ import datetime as dt
 import json
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, insert, select, tuple_
+from sqlalchemy import Connection, Engine, Insert, func, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from autoflow_watch.store import schema
@@ -168,6 +169,15 @@ class FactStore:
                 (r.dataset, dt.date.fromisoformat(r.day)): FactTimes(r.first_seen_at, r.updated_at)
                 for r in conn.execute(select(t.c.dataset, t.c.day, t.c.first_seen_at, t.c.updated_at))
             }
+
+    def changed_at(self, datasets: Iterable[str], days: Iterable[dt.date]) -> float | None:
+        """When the newest of these facts was recorded, redelivered or given new metadata (None: none known)."""
+        t = schema.facts
+        day_names = [d.isoformat() for d in days]
+        with self._engine.connect() as conn:
+            return conn.execute(
+                select(func.max(t.c.updated_at)).where(t.c.dataset.in_(list(datasets)), t.c.day.in_(day_names))
+            ).scalar()
 
     def get(self, dataset: str, day: dt.date) -> tuple[Fact, int] | None:
         """The fact and how many times it was delivered, or None."""

@@ -74,12 +74,12 @@ class RunStateMachine:
         return created
 
     def requeue(
-        self, workflow: str, dates: Iterable[dt.date], states: Iterable[RunState] = FINISHED
+        self, workflow: str, dates: Iterable[dt.date], states: Iterable[RunState] = FINISHED, *, fresh: bool = False
     ) -> dict[dt.date, Requeue]:
         """Make finished runs pending again with a fresh attempt budget.
 
-        A running run is flagged instead, and requeued when its attempt ends. Returns what
-        happened per date.
+        A running run is flagged instead, and requeued when its attempt ends. ``fresh``: no
+        execution begun before now is reused (``--fresh``). Returns what happened per date.
         """
         outcome: dict[dt.date, Requeue] = {}
         allowed = tuple(RunState(s).value for s in states)
@@ -90,7 +90,10 @@ class RunStateMachine:
                 row = conn.execute(select(R.c.state).where(where).with_for_update()).first()
                 if row is None:
                     outcome[day] = Requeue.MISSING
-                elif row.state == RunState.RUNNING.value:
+                    continue
+                if fresh and (row.state == RunState.RUNNING.value or row.state in allowed):
+                    conn.execute(R.update().where(where).values(reuse_after=now))
+                if row.state == RunState.RUNNING.value:
                     conn.execute(R.update().where(where).values(rerun_requested=1, updated_at=now))
                     outcome[day] = Requeue.AFTER_CURRENT_ATTEMPT
                 elif row.state in allowed:

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from autoflow_watch.store.attempts import AttemptJournal
 from autoflow_watch.store.claims import new_run_id
+from autoflow_watch.store.executions import ExecutionJournal
 from autoflow_watch.store.portal import PortalRecords
 from autoflow_watch.store.run_states import FINISHED, RunStateMachine, retry_delay
 from autoflow_watch.store.run_views import RunViews
@@ -29,6 +30,7 @@ class RunStore:
         self.states = RunStateMachine(engine)
         self.attempts = AttemptJournal(engine)
         self.steps = StepJournal(engine)
+        self.executions = ExecutionJournal(engine)  # what a later attempt may reuse (docs/reuse.md)
         self.views = RunViews(engine)
         self.portal = PortalRecords(engine)  # what the outbox pages read, per workflow
         # the state machine

@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 3  # release 1 wrote 1 (and knows no newer one)
+SCHEMA_VERSION = 4  # release 1 wrote 1 (and knows no newer one)
 
 metadata = MetaData()
 
@@ -67,6 +67,7 @@ runs = Table(
     Column("started_at", Float, nullable=True),
     Column("finished_at", Float, nullable=True),
     Column("error", Text, nullable=True),
+    Column("reuse_after", Float, nullable=True),  # the last --fresh: no execution begun before it is reused
     UniqueConstraint("workflow", "reference_date", name="uq_runs_workflow_date"),
     # the claim order over the runs that may be due, and nothing else: claiming stays O(1) however
     # many runs are done (partial on both backends)
@@ -121,5 +122,27 @@ scraps = Table(
     Column("reference_date", String(10), primary_key=True),
     Column("run_id", String(64), nullable=False),  # the attempt whose report glued them
     Column("values_json", Text, nullable=False),  # {"<notebook>": {"<scrap>": number or short string}}
+    Column("recorded_at", Float, nullable=False),
+)
+
+# each notebook's execution in each attempt that ended by itself: what a later attempt of the run may
+# reuse (docs/reuse.md). ``run_id`` is the attempt whose folder holds the copy, ``executed_by`` the one
+# that executed it.
+executions = Table(
+    "executions",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("notebook", String(64), primary_key=True),
+    Column("run_pk", Integer, ForeignKey("runs.id"), nullable=False, index=True),
+    Column("executed_by", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),  # ExecutionOutcome
+    Column("source_sha256", String(64), nullable=False),
+    Column("parameters_sha256", String(64), nullable=False),
+    Column("kernel", String(255), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("duration_s", Float, nullable=True),
+    Column("folder", Text, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("files_json", Text, nullable=False),
     Column("recorded_at", Float, nullable=False),
 )

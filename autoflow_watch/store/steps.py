@@ -46,6 +46,12 @@ class StepJournal:
                     S.update().where(where).values(**{k: v for k, v in values.items() if v is not None or k == "state"})
                 )
 
+    def reused(self, run_id: str) -> list[str]:
+        """The notebooks attempt ``run_id`` reused instead of executing, in the order they were reached."""
+        with self._engine.connect() as conn:
+            query = select(S.c.notebook).where(S.c.run_id == run_id, S.c.state == StepState.REUSED.value)
+            return list(conn.execute(query.order_by(S.c.finished_at)).scalars())
+
     @staticmethod
     def close_running(conn: Connection, run_id: str, state: StepState, error: str | None, now: float) -> None:
         """End every step of ``run_id`` still running (its worker reports no end: it was killed)."""

@@ -4,7 +4,8 @@ The real daemon (`run --once`) polls a fake FlowAPI with the real flowclient; th
 for AutoFlow and left untouched, call ``run_query``/``get_result_by_query_id``/``get_geography``
 against it and read the token with ``get_secret_or_env_var``. The report first fails as AutoFlow's
 example does under pandas 2 (``Styler.hide_index``); the analyst fixes the cell and reruns the
-dates, which runs them at once although their retry is an hour away.
+dates, which runs them at once although their retry is an hour away — and executes only the fixed
+report notebook: the FlowAPI queries' notebook is reused (docs/reuse.md).
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def test_an_autoflow_deployment_imported_runs_its_untouched_notebooks(tmp_path: 
         waiting = cli(config, "run", "--once", env=env)
         assert waiting.returncode == 0, waiting.stderr
         assert {r["state"] for r in status(config)} == {"failed"}  # retries are an hour away
+        failed_attempts = {(r["workflow"], r["reference_date"]): r["run_id"] for r in status(config)}
+        queries_before = sum(1 for r in flowapi.seen() if r.method == "POST")
         for workflow in ("flows_above_normal", "flows_above_normal-2"):
             dates = [day for name, day in EXPECTED_RUNS if name == workflow]
             rerun = cli(config, "rerun", workflow, *dates)
@@ -101,6 +104,8 @@ def test_an_autoflow_deployment_imported_runs_its_untouched_notebooks(tmp_path: 
         second = cli(config, "run", "--once", env=env)
         assert second.returncode == 0, second.stderr
         token_seen = set(flowapi.bearers())
+        # only the fixed report ran again: run_flows (the FlowAPI queries) was reused (docs/reuse.md)
+        assert sum(1 for r in flowapi.seen() if r.method == "POST") == queries_before
 
     runs = status(config)
     assert {r["state"] for r in runs} == {"succeeded"}, runs
@@ -110,7 +115,17 @@ def test_an_autoflow_deployment_imported_runs_its_untouched_notebooks(tmp_path: 
         workflow, day = run["workflow"], run["reference_date"]
         folder = deploy / "var" / "outbox" / workflow / day
         assert (folder / "flows_report.pdf").read_bytes().startswith(b"%PDF")
-        assert (folder / "manifest.json").exists()
+        manifest = json.loads((folder / "manifest.json").read_text())
+        first_run_id = failed_attempts[(workflow, day)]
+        assert {nb["name"]: nb["reused_from"] for nb in manifest["notebooks"]} == {
+            "run_flows": first_run_id,
+            "flows_report": None,
+        }
+        assert run["reused"] == 1
+        assert {nb["name"]: nb["state"] for nb in run["notebooks"]} == {
+            "run_flows": "reused",
+            "flows_report": "succeeded",
+        }
         assert not (folder / "run_flows.pdf").exists()  # AutoFlow made a PDF of the report only
         work = deploy / "var" / "work" / workflow / day / run["run_id"]
         unit = "admin2" if workflow == "flows_above_normal" else "admin3"

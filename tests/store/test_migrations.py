@@ -66,7 +66,7 @@ def test_a_release1_store_upgrades_in_place_keeping_every_run_attempt_and_fact(s
     try:
         assert (store.upgrade.before, store.upgrade.applied) == (
             "0001_release1",
-            ["0002_several_daemons", "0003_portal"],
+            ["0002_several_daemons", "0003_portal", "0004_reuse"],
         )
         running = {r.run_id: r.holder for r in store.runs.status() if r.state.value == "running"}
     finally:
@@ -74,6 +74,7 @@ def test_a_release1_store_upgrades_in_place_keeping_every_run_attempt_and_fact(s
     found = table_rows(url)
     for row in found["runs"]:
         row.pop("holder")
+        assert row.pop("reuse_after") is None  # release 3's --fresh (0004_reuse): never asked yet
     for table in TABLES:
         assert json.loads(json.dumps(found[table], default=str)) == expected[table], table
     attempts = {a["run_id"]: f"{a['host']}:{a['pid']}" for a in expected["attempts"]}
@@ -111,7 +112,7 @@ def test_an_upgraded_release1_store_keeps_scraps_for_the_portal_and_reads_histor
         store.close()
     engine = create_engine(store_url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == "3"
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == "4"
     engine.dispose()
 
 
@@ -154,7 +155,7 @@ def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url):
     results = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [0] * 4, [err.decode() for _, err in results]
     applied = sorted(json.loads(out.decode().splitlines()[-1]) for out, _ in results)
-    assert applied == [[], [], [], ["0001_release1", "0002_several_daemons", "0003_portal"]]
+    assert applied == [[], [], [], ["0001_release1", "0002_several_daemons", "0003_portal", "0004_reuse"]]
 
 
 def write_config(folder: Path, url: str) -> Path:
@@ -184,10 +185,11 @@ def test_db_upgrade_prints_the_revisions_it_applied_then_that_there_is_nothing_t
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[0].startswith("applied 0002_several_daemons: Several daemons on one store")
     assert first.stdout.splitlines()[1].startswith("applied 0003_portal: The outbox as a portal")
-    assert first.stdout.splitlines()[-1].endswith("is now at revision 0003_portal")
+    assert first.stdout.splitlines()[2].startswith("applied 0004_reuse: Reruns that do not repeat work")
+    assert first.stdout.splitlines()[-1].endswith("is now at revision 0004_reuse")
     second = command(config, "db", "upgrade")
     assert second.returncode == 0, second.stderr
-    assert second.stdout.strip().endswith("is at revision 0003_portal: nothing to do")
+    assert second.stdout.strip().endswith("is at revision 0004_reuse: nothing to do")
     assert len(second.stdout.splitlines()) == 1
 
 

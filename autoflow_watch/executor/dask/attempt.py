@@ -140,6 +140,9 @@ class DaskAttempt:
             raise NotebookFailure(**returned.failure)
         return returned.duration_s
 
+    def reused(self, notebook: NotebookJob, output: Path) -> None:
+        """Nothing to do here: its copy is in the run folder, whence a downstream task takes it to its worker."""
+
     def failed(self, failure: NotebookFailure) -> None:
         """Nothing to do here: the worker's kernel is gone with its task."""
 

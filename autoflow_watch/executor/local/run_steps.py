@@ -60,6 +60,9 @@ class AttemptRunner:
         self.executed[notebook.name] = output
         return duration
 
+    def reused(self, notebook: NotebookJob, output: Path) -> None:
+        self.executed[notebook.name] = output
+
     def failed(self, failure: NotebookFailure) -> None:
         self.lost_kernel = failure.error_type in LOST_KERNEL
 
