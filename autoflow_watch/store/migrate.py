@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 RELEASE1 = "0001_release1"
-HEAD = "0003_portal"  # the newest revision in migrations/versions (tests/store: it is Alembic's head)
+HEAD = "0004_reuse"  # the newest revision in migrations/versions (tests/store: it is Alembic's head)
 ADVISORY_LOCK_KEY = 0x6166775F6D6967  # "afw_mig": one key for every autoflow-watch store
 
 
