@@ -135,7 +135,9 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
             from autoflow_watch.processes import restrict_umask
 
             restrict_umask()  # outside systemd too (the unit sets UMask=0027)
-            refused = sandbox_gate.refusal(config)
+            from autoflow_watch.daemon.preload_check import preload_error
+
+            refused = sandbox_gate.refusal(config) or preload_error(config, deep=False)
             if refused:
                 error_line(f"autoflow-watch: error: {refused}")
                 return EXIT_USAGE

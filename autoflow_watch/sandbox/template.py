@@ -42,10 +42,24 @@ WARM_MODULES = (
 PR_SET_PDEATHSIG = 1
 
 
+_REPLIES = 1  # the pipe to the worker; main() moves it off stdout before importing anything
+
+
 def _send(message: dict[str, Any]) -> None:
     data = (json.dumps(message) + "\n").encode()
     while data:
-        data = data[os.write(1, data) :]
+        data = data[os.write(_REPLIES, data) :]
+
+
+def _keep_stdout_for_replies() -> None:
+    """Replies on a descriptor of their own; stdout goes to the template's log.
+
+    A preloaded module that prints at import (a banner, a deprecation notice) must not write
+    into the protocol: before this, its text reached the worker as a reply and broke every fork.
+    """
+    global _REPLIES
+    _REPLIES = os.dup(1)
+    os.dup2(2, 1)
 
 
 def _load_launcher() -> dict[str, Any]:
@@ -269,12 +283,13 @@ def serve() -> None:
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                _become(request, [wake_r, wake_w])
+                _become(request, [wake_r, wake_w, _REPLIES])
             _send({"pid": pid})
 
 
 def main(argv: list[str]) -> None:
     _die_with_parent()
+    _keep_stdout_for_replies()
     if sys.path and os.path.realpath(sys.path[0]) == str(Path(__file__).resolve().parent):
         sys.path.pop(0)  # the template's folder is no business of the notebook
     cause = _import_all(json.loads(argv[0]) if argv else [])

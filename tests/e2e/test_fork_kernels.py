@@ -138,3 +138,41 @@ def test_a_preload_module_the_kernel_cannot_import_is_a_validate_error(tmp_path)
     assert "install it there or remove it from preload" in line
     good = probe_project(tmp_path / "good", execution='preload = ["json"]')
     assert cli(good, "validate").returncode == 0
+
+
+def test_a_missing_preload_module_stops_run_as_it_stops_validate(tmp_path):
+    config = probe_project(tmp_path, execution='preload = ["afw_no_such_module"]')
+    drop(config, 20)
+    result = cli(config, "run", "--once")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "'afw_no_such_module' cannot be imported by kernel 'python3''s interpreter" in result.stderr
+    assert not probes(config), "no run started"
+
+
+def _with_module(tmp_path, name: str, source: str) -> dict[str, str]:
+    modules = tmp_path / "modules"
+    modules.mkdir(exist_ok=True)
+    (modules / f"{name}.py").write_text(source)
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(modules), os.environ.get("PYTHONPATH")]))}
+
+
+def test_a_preload_that_prints_at_import_still_forks_every_later_kernel(tmp_path):
+    env = _with_module(tmp_path, "prints_a_banner", 'print("BANNER " * 500)\n')
+    config = probe_project(
+        tmp_path / "p", execution='max_parallel_runs = 1\nkernel_start = "fork"\npreload = ["prints_a_banner"]'
+    )
+    assert cli(config, "validate", env=env).returncode == 0
+    drop(config, 20, 21, 22)
+    result = cli(config, "run", "--once", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(probes(config)) == 3 and "worker.died" not in result.stderr
+    assert [line["forked"] for line in kernel_lines(result.stderr)] == [False, True, True]
+
+
+def test_a_preload_that_ends_the_interpreter_at_import_is_one_validate_line_naming_it(tmp_path):
+    env = _with_module(tmp_path, "exits_at_import", "import os\nos._exit(3)\n")
+    config = probe_project(tmp_path / "p", execution='preload = ["json", "exits_at_import"]')
+    result = cli(config, "validate", env=env)
+    assert result.returncode == 2
+    [line] = [line for line in result.stderr.splitlines() if "preload" in line]
+    assert "importing 'exits_at_import'" in line and "exit code 3" in line
