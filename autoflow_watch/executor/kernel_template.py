@@ -34,6 +34,7 @@ from autoflow_watch.logs import get_logger
 log = get_logger("autoflow_watch.worker")
 TEMPLATE_SCRIPT = Path(__file__).resolve().parent.parent / "sandbox" / "template.py"
 READY_TIMEOUT_S = 120.0  # importing ipykernel and a big preload on a loaded machine
+TAKE_WAIT_S = 15.0  # how long one kernel waits for its template's imports before it is spawned instead
 
 
 class TemplateUnusable(Exception):
@@ -67,6 +68,8 @@ class KernelTemplate:
         self.ready: bool | None = None
         self.cause = ""
         self.passed_over = False  # its first kernel was spawned rather than wait for its imports
+        self.slow = False  # a kernel waited TAKE_WAIT_S for its imports in vain: later ones do not wait
+        self.started = time.monotonic()
         self.lock = threading.RLock()  # a Dask worker forks for several tasks at once, one pipe
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
@@ -96,9 +99,32 @@ class KernelTemplate:
                     self._readiness(message)
                 if self.ready is None and not self.alive():
                     self._wait_ready(0)  # what it said before it ended, or that it ended
+                self._check_import_time()
             finally:
                 self.lock.release()
         return bool(self.ready)
+
+    def ready_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the imports: False if still importing; TemplateUnusable if it cannot fork."""
+        with self.lock:
+            deadline = min(time.monotonic() + seconds, self.started + READY_TIMEOUT_S)
+            while self.ready is None:
+                message = self._next(deadline - time.monotonic())
+                if message is None:
+                    if not self.alive():
+                        self._wait_ready(0)
+                    self._check_import_time()
+                    return False
+                self._readiness(message)
+            return bool(self.ready)
+
+    def _check_import_time(self) -> None:
+        """A template importing for longer than READY_TIMEOUT_S will not be waited for again: unusable."""
+        if self.ready is None and time.monotonic() >= self.started + READY_TIMEOUT_S:
+            self._unusable(
+                f"kernel template ({self.python}) still importing after {READY_TIMEOUT_S:.0f} s"
+                f" (a preload module that waits at import?): {self._log_tail()}"
+            )
 
     def fork(self, request: dict[str, Any]) -> ForkedProcess:
         """A kernel forked from this template as ``request`` says."""

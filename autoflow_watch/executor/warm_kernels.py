@@ -41,7 +41,7 @@ from autoflow_watch.executor.kernel_sandbox import (
     make_private_folder,
     write_policy,
 )
-from autoflow_watch.executor.kernel_template import KernelTemplates, TemplateUnusable
+from autoflow_watch.executor.kernel_template import TAKE_WAIT_S, KernelTemplates, TemplateUnusable
 from autoflow_watch.logs import get_logger
 from autoflow_watch.secrets import TOKEN_ENV
 
@@ -268,7 +268,9 @@ class WarmKernels:
         """Fork this kernel from its kernelspec's template when there is a usable one.
 
         A template's first kernel does not wait for its imports: when the template is not ready
-        yet, that one kernel is spawned and boots beside it; every later one waits and is forked.
+        yet, that one kernel is spawned and boots beside it. A later one waits up to
+        ``TAKE_WAIT_S`` once; if the imports are still not done (a slow or stuck preload), it and
+        every kernel until the template is ready are spawned, and that is said once.
         """
         if self.templates is None:
             return
@@ -276,10 +278,19 @@ class WarmKernels:
         if template is None:
             return
         try:
-            if not template.poll_ready() and not template.passed_over:
-                template.passed_over = True
-                return
-            template.wait_ready()
+            if not template.poll_ready():
+                if not template.passed_over or template.slow:
+                    template.passed_over = True
+                    return
+                if not template.ready_within(TAKE_WAIT_S):
+                    template.slow = True
+                    log.warning(
+                        "kernel.template_slow",
+                        kernel=profile.kernel,
+                        what=f"its template has imported for over {TAKE_WAIT_S:.0f} s (preload): kernels are "
+                        "spawned until it is ready",
+                    )
+                    return
         except TemplateUnusable as error:
             self.templates.failed(template, str(error))
             return

@@ -176,3 +176,16 @@ def test_a_preload_that_ends_the_interpreter_at_import_is_one_validate_line_nami
     assert result.returncode == 2
     [line] = [line for line in result.stderr.splitlines() if "preload" in line]
     assert "importing 'exits_at_import'" in line and "exit code 3" in line
+
+
+def test_a_preload_that_never_finishes_importing_holds_one_kernel_up_briefly_then_kernels_are_spawned(tmp_path):
+    env = _with_module(tmp_path, "stuck_at_import", "import time\ntime.sleep(3600)\n")
+    execution = 'max_parallel_runs = 1\nrun_timeout = "60s"\nkernel_start = "fork"\npreload = ["stuck_at_import"]'
+    config = probe_project(tmp_path / "p", execution=execution)
+    drop(config, 20, 21, 22)
+    result = cli(config, "run", "--once", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(probes(config)) == 3, "no run waited for the template until run_timeout"
+    slow = [line for line in result.stderr.splitlines() if "kernel.template_slow" in line]
+    assert len(slow) == 1, slow
+    assert [line["forked"] for line in kernel_lines(result.stderr)] == [False, False, False]
