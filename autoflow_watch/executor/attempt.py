@@ -49,6 +49,13 @@ class NotebookPlace(Protocol):
 
 def drive(job: RunJob, place: NotebookPlace, emit: Callable[[StepChanged], None]) -> WorkerResult:
     """Run ``job``'s notebooks at ``place`` one after the other, then its reports; the attempt's result."""
+    try:
+        return _drive(job, place, emit)
+    finally:  # a failed notebook's name must not tag the lines of what this process does next
+        bind_run(notebook=None)
+
+
+def _drive(job: RunJob, place: NotebookPlace, emit: Callable[[StepChanged], None]) -> WorkerResult:
     work = Path(job.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     result = WorkerResult(outcome=AttemptOutcome.SUCCEEDED)
