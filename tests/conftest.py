@@ -62,6 +62,15 @@ def _no_daemon_outlives_its_test() -> Iterator[None]:
     stop_leftovers()
 
 
+@pytest.fixture(autouse=True)
+def _no_run_keys_outlive_their_test() -> Iterator[None]:
+    """Run keys bound process-wide by a test that drove an attempt in-process do not tag later tests' lines."""
+    yield
+    from autoflow_watch import logs
+
+    logs.bind_run(**dict.fromkeys(logs.RUN_KEYS))
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A two-notebook workflow (aggregate -> report) with short timings, ready to run."""
