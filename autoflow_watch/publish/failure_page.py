@@ -84,7 +84,7 @@ def classify(facts: FailureFacts) -> FailureKind:
 
 def _last_error_is_memory(traceback: str) -> bool:
     """The traceback ends in MemoryError: memory ran out, if only while IPython formatted the cell's error."""
-    lines = [line.strip() for line in traceback.strip().splitlines()[-3:]]
+    lines = [line.strip() for line in traceback.strip().splitlines()[-10:]]
     return any(line == "MemoryError" or line.startswith("MemoryError:") for line in lines)
 
 

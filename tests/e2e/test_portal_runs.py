@@ -30,7 +30,12 @@ NATIVE_OOM = (
     "block = libc.malloc(2**30)  # NULL: the limit refuses it, and like much C code nobody checks\n"
     "ctypes.memset(block, 1, 2**30)"
 )
-PYTHON_OOM = LIMIT_AS + "keep = []\nwhile True:\n    keep.append(bytearray(2**20))"
+# the cell lets go of what it took before the error propagates: else IPython itself may have no memory
+# left to format the MemoryError (then the page can only say "Cell error", as under load it did)
+PYTHON_OOM = LIMIT_AS + (
+    "keep = []\ntry:\n    while True:\n        keep.append(bytearray(2**20))\n"
+    "except MemoryError:\n    keep.clear()\n    raise"
+)
 
 
 def failure_page(config: Path) -> str:
