@@ -171,7 +171,7 @@ def _pydantic_problems(source: Path, error: ValidationError) -> list[str]:
             message = message[len("Value error, ") :]
         elif item["type"] == "missing":
             message = "required key is missing"
-        elif item["type"] == "literal_error":
+        elif item["type"] in ("literal_error", "enum"):  # name what was written, as for a backend
             message = f"{message}, got {item.get('input')!r}"
         lines.append(problem(source, key_path, message))
     return lines

@@ -185,6 +185,28 @@ def _threads_cause() -> str | None:
     return None
 
 
+_GENERATORS: list[Any] = []  # random generators the imports made (a module's own Random()): reseeded per kernel
+
+
+def _find_generators() -> None:
+    """Every ``random.Random`` and numpy generator the imports made, so that each kernel reseeds them."""
+    import gc
+    import random
+
+    numpy = sys.modules.get("numpy")
+    kinds: list[type] = [random.Random]
+    if numpy is not None:
+        kinds += [numpy.random.Generator, numpy.random.RandomState]
+    _GENERATORS[:] = [o for o in gc.get_objects() if isinstance(o, tuple(kinds))]
+
+
+def _reseed(generator: Any) -> None:
+    if hasattr(generator, "bit_generator"):  # numpy's Generator: a fresh bit generator's state, from the OS
+        generator.bit_generator.state = type(generator.bit_generator)().state
+    else:  # random.Random, numpy's RandomState: seeded from the OS
+        generator.seed()
+
+
 def _fresh_state(env: dict[str, str]) -> None:
     """What the template's imports remember that must be the kernel's own: seeds and folders."""
     import random
@@ -194,6 +216,9 @@ def _fresh_state(env: dict[str, str]) -> None:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed()
+    for generator in _GENERATORS:
+        with contextlib.suppress(Exception):  # a subclass that cannot be reseeded keeps its state
+            _reseed(generator)
     tempfile.tempdir = None
     matplotlib: Any = sys.modules.get("matplotlib")
     if matplotlib is not None:  # its config and cache folder are computed once, at import: here the template's
@@ -298,6 +323,7 @@ def main(argv: list[str]) -> None:
         return
     import gc
 
+    _find_generators()
     gc.collect()
     gc.freeze()  # what the template imported is never scanned by a kernel's collector: no copy-on-write of it
     _send({"ready": True})

@@ -8,6 +8,7 @@ template that cannot fork safely is reported once and the worker spawns instead.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -189,3 +190,34 @@ def test_a_preload_that_never_finishes_importing_holds_one_kernel_up_briefly_the
     slow = [line for line in result.stderr.splitlines() if "kernel.template_slow" in line]
     assert len(slow) == 1, slow
     assert [line["forked"] for line in kernel_lines(result.stderr)] == [False, False, False]
+
+
+OWN_GENERATORS = """\
+import random
+import numpy
+R = random.Random()
+G = numpy.random.default_rng()
+S = numpy.random.RandomState()
+"""
+RECORD_GENERATORS = (
+    "import json, own_generators as g\n"
+    "with open(os.path.join(probe_dir, reference_date + '.gen'), 'w') as out:\n"
+    "    json.dump([g.R.random(), float(g.G.random()), float(g.S.random_sample())], out)\n"
+)
+
+
+def test_generators_a_preloaded_module_made_at_import_are_reseeded_in_each_forked_kernel(tmp_path):
+    env = _with_module(tmp_path, "own_generators", OWN_GENERATORS)
+    config = probe_project(
+        tmp_path / "p",
+        execution='max_parallel_runs = 1\nkernel_start = "fork"\npreload = ["own_generators"]',
+        cell_after=RECORD_GENERATORS,
+    )
+    drop(config, 20, 21, 22)
+    result = cli(config, "run", "--once", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [line["forked"] for line in kernel_lines(result.stderr)] == FIRST_SPAWNED_THEN_FORKED
+    values = [json.loads(p.read_text()) for p in sorted((config.parent / "probes").glob("*.gen"))]
+    assert len(values) == 3
+    for kind, name in enumerate(("random.Random()", "numpy default_rng()", "numpy RandomState()")):
+        assert len({v[kind] for v in values}) == 3, f"{name} made at import repeats between kernels"

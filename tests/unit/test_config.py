@@ -45,6 +45,13 @@ def test_a_kernel_that_is_not_installed_is_an_error_naming_the_installed_ones(pr
     assert "python3" in problem, "it says which kernels there are"
 
 
+def test_a_choice_not_on_the_list_names_what_was_written(project):
+    path = project / "autoflow.toml"
+    path.write_text(path.read_text().replace("[execution]\n", '[execution]\nkernel_start = "vfork"\n', 1))
+    problem = only_problem(path)
+    assert "execution.kernel_start: Input should be 'fork' or 'spawn', got 'vfork'" in problem
+
+
 def test_unknown_key_is_an_error_naming_its_key_path(project):
     write_config(project, extra="colour = 'blue'")
     assert "inbox.colour: unknown key" in only_problem(project / "autoflow.toml")
