@@ -95,11 +95,7 @@ class KernelTemplate:
         """Whether the template has imported everything, not waiting; raises TemplateUnusable if it cannot fork."""
         if self.ready is None and self.lock.acquire(blocking=False):  # another thread waiting: not ready yet
             try:
-                while self.ready is None and (message := self._next(0)) is not None:
-                    self._readiness(message)
-                if self.ready is None and not self.alive():
-                    self._wait_ready(0)  # what it said before it ended, or that it ended
-                self._check_import_time()
+                self._await_imports(0)
             finally:
                 self.lock.release()
         return bool(self.ready)
@@ -107,16 +103,17 @@ class KernelTemplate:
     def ready_within(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for the imports: False if still importing; TemplateUnusable if it cannot fork."""
         with self.lock:
-            deadline = min(time.monotonic() + seconds, self.started + READY_TIMEOUT_S)
-            while self.ready is None:
-                message = self._next(deadline - time.monotonic())
-                if message is None:
-                    if not self.alive():
-                        self._wait_ready(0)
-                    self._check_import_time()
-                    return False
-                self._readiness(message)
-            return bool(self.ready)
+            return self._await_imports(seconds)
+
+    def _await_imports(self, seconds: float) -> bool:
+        """Read what the template says for up to ``seconds`` (the lock held); whether it is ready."""
+        deadline = min(time.monotonic() + seconds, self.started + READY_TIMEOUT_S)
+        while self.ready is None and (message := self._next(deadline - time.monotonic())) is not None:
+            self._readiness(message)
+        if self.ready is None and not self.alive():
+            self._wait_ready(0)  # what it said before it ended, or that it ended
+        self._check_import_time()
+        return bool(self.ready)
 
     def _check_import_time(self) -> None:
         """A template importing for longer than READY_TIMEOUT_S will not be waited for again: unusable."""
