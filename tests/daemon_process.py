@@ -159,6 +159,14 @@ def descendants(pid: int) -> list[int]:
     return alive_pids(found)
 
 
+def cmdline(pid: int) -> bytes:
+    """A process's command line as /proc has it; empty when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _cmdline_and_parent(pid: int) -> tuple[bytes, int] | None:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()

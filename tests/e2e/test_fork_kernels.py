@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
-from daemon_process import DaemonProcess, alive_pids, cli, descendants, wait_for
+from daemon_process import DaemonProcess, alive_pids, cli, cmdline, descendants, wait_for
 from test_warm_workers import comparable, drop, kernel_lines, once_one_worker, probe_project, probes
 
 pytestmark = pytest.mark.e2e
@@ -93,17 +92,10 @@ def test_daemon_killed_leaves_no_template_and_no_kernel(tmp_path):
     forked = lambda: [r for r in probes(config).values() if r["parent"] != r["worker"]]  # noqa: E731
     [record] = wait_for(forked, timeout=120, what="the forked kernel's notebook to be running")
     found = wait_for(lambda: (d := descendants(daemon.pid)) and record["parent"] in d and d, timeout=60)
-    templates = [p for p in found if b"template.py" in _cmdline(p)]
+    templates = [p for p in found if b"template.py" in cmdline(p)]
     assert record["parent"] in templates and record["pid"] in found
     daemon.kill9()
     wait_for(lambda: not alive_pids(found), timeout=30, what=f"{alive_pids(found)} to die with the daemon")
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 THREADED_MODULE = """\

@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from daemon_process import DaemonProcess, alive_pids, cli, descendants, kernels_among, wait_for
+from daemon_process import DaemonProcess, alive_pids, cli, cmdline, descendants, kernels_among, wait_for
 from notebooks import write_notebook
 from project_files import FAST_EXECUTION_TOML, one_notebook_config
 
@@ -197,15 +197,8 @@ def test_a_worker_killed_mid_run_fails_that_attempt_once_and_the_pool_recovers(t
 def pool_of(daemon: DaemonProcess) -> tuple[list[int], list[int]]:
     """(workers, kernels) below the daemon: workers by their command line, kernels by ``kernels_among``."""
     below = descendants(daemon.pid)
-    workers = [pid for pid in below if b"autoflow_watch.executor.local.worker" in _cmdline(pid)]
+    workers = [pid for pid in below if b"autoflow_watch.executor.local.worker" in cmdline(pid)]
     return workers, kernels_among(below)
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def test_sighup_resizes_the_pool_and_applies_warm_kernels(tmp_path):
